@@ -1,0 +1,5 @@
+"""`python -m controller` is `ecs-gitops`."""
+
+from controller.cli import main
+
+main()

@@ -1,0 +1,136 @@
+"""The EcsService kind: one ECS service, its task definition and how it rolls out.
+
+Fields that ECS has keep ECS's names and shapes (networkConfiguration, loadBalancers,
+capacityProviderStrategy, placementConstraints, ...) so `describe-services` output can be
+pasted; deployment, autoScaling and syncPolicy are ours. `taskDefinition` is a path
+(resolved by the loader) or an inline register-task-definition mapping; after loading
+it is always the mapping.
+"""
+
+from __future__ import annotations
+
+from typing import Annotated, Any, Literal
+
+from pydantic import Discriminator, Field, Tag
+
+from controller.api.base import Model
+from controller.api.common import ApiVersion, ClusterRef, ObjectMeta, Region, SyncPolicy, Tags
+from controller.api.ecs_shapes import (
+    CapacityProviderStrategyItem,
+    LoadBalancer,
+    NetworkConfiguration,
+    PlacementConstraint,
+    PlacementStrategy,
+    ServiceRegistry,
+    TaskDefinitionInput,
+)
+
+Seconds = Annotated[int, Field(ge=0, le=86_400)]
+
+
+class RollingConfig(Model):
+    minimum_healthy_percent: Annotated[int, Field(ge=0, le=100)] = 100
+    maximum_percent: Annotated[int, Field(ge=100, le=200)] = 200
+
+
+class BlueGreenConfig(Model):
+    bake_seconds: Seconds = 60
+    """How long the old task set is kept (scaled down, ready for an instant rollback)."""
+
+
+class CanaryStep(Model):
+    weight: Annotated[int, Field(ge=1, le=100)]
+    pause_seconds: Seconds | None = None
+    """None waits for `ecs-gitops promote`."""
+
+
+class CanaryConfig(Model):
+    steps: Annotated[list[CanaryStep], Field(min_length=1, max_length=20)]
+
+
+class FailureThreshold(Model):
+    stopped_tasks: Annotated[int, Field(ge=1, le=1000)] = 3
+
+
+class Deployment(Model):
+    strategy: Literal["rolling", "blueGreen", "canary"] = "rolling"
+    rolling: RollingConfig = Field(default_factory=RollingConfig)
+    blue_green: BlueGreenConfig = Field(default_factory=BlueGreenConfig)
+    canary: CanaryConfig | None = None
+    progress_deadline_seconds: Annotated[int, Field(ge=30, le=86_400)] = 600
+    failure_threshold: FailureThreshold = Field(default_factory=FailureThreshold)
+    alarms: list[Annotated[str, Field(min_length=1, max_length=255)]] = Field(default_factory=list)
+    auto_rollback: bool = True
+
+
+PredefinedMetric = Literal[
+    "ECSServiceAverageCPUUtilization",
+    "ECSServiceAverageMemoryUtilization",
+    "ALBRequestCountPerTarget",
+]
+
+
+class TargetTrackingPolicy(Model):
+    name: Annotated[str, Field(pattern=r"^[A-Za-z0-9_.:/-]{1,256}$")]
+    predefined_metric: PredefinedMetric
+    target_value: Annotated[float, Field(gt=0)]
+    resource_label: str | None = None
+    """Required for ALBRequestCountPerTarget: app/<lb>/<id>/targetgroup/<tg>/<id>."""
+    scale_in_cooldown: Seconds | None = None
+    scale_out_cooldown: Seconds | None = None
+    disable_scale_in: bool = False
+
+
+class AutoScaling(Model):
+    min_capacity: Annotated[int, Field(ge=0)]
+    max_capacity: Annotated[int, Field(ge=0)]
+    target_tracking: list[TargetTrackingPolicy] = Field(default_factory=list)
+
+
+def _task_definition_form(value: Any) -> str:
+    if isinstance(value, str):
+        return "path"
+    return "inline"
+
+
+TaskDefinitionField = Annotated[
+    Annotated[str, Tag("path")] | Annotated[TaskDefinitionInput, Tag("inline")],
+    Discriminator(_task_definition_form),
+]
+
+
+class EcsServiceSpec(Model):
+    cluster: ClusterRef = "default"
+    region: Region | None = None
+    desired_count: Annotated[int, Field(ge=0, le=5000)] = 1
+    task_definition: TaskDefinitionField
+    launch_type: Literal["FARGATE", "EC2", "EXTERNAL"] | None = None
+    capacity_provider_strategy: list[CapacityProviderStrategyItem] = Field(default_factory=list)
+    platform_version: str | None = None
+    network_configuration: NetworkConfiguration | None = None
+    load_balancers: list[LoadBalancer] = Field(default_factory=list)
+    service_registries: list[ServiceRegistry] = Field(default_factory=list)
+    placement_constraints: list[PlacementConstraint] = Field(default_factory=list)
+    placement_strategy: list[PlacementStrategy] = Field(default_factory=list)
+    health_check_grace_period_seconds: Annotated[int, Field(ge=0, le=2_147_483_647)] | None = None
+    enable_execute_command: bool = False
+    enable_ecs_managed_tags: bool = Field(default=False, alias="enableECSManagedTags")
+    propagate_tags: Literal["TASK_DEFINITION", "SERVICE", "NONE"] | None = None
+    tags: Tags = Field(default_factory=dict)
+    deployment: Deployment = Field(default_factory=Deployment)
+    auto_scaling: AutoScaling | None = None
+    sync_policy: SyncPolicy = Field(default_factory=SyncPolicy)
+
+    @property
+    def task_definition_input(self) -> TaskDefinitionInput:
+        """The resolved task definition; the loader guarantees it is no longer a path."""
+        if isinstance(self.task_definition, str):
+            raise RuntimeError(f"task definition {self.task_definition!r} was not resolved")
+        return self.task_definition
+
+
+class EcsService(Model):
+    api_version: ApiVersion
+    kind: Literal["EcsService"]
+    metadata: ObjectMeta
+    spec: EcsServiceSpec

@@ -1,0 +1,160 @@
+"""Located problems, and pydantic's validation errors turned into words people read.
+
+A pydantic error's loc mixes data keys with union tags; it is walked against the data
+itself so the path printed (spec.containerDefinitions[0].image) and the line and column
+reported are those of the user's document.
+"""
+
+from __future__ import annotations
+
+import difflib
+from dataclasses import dataclass
+from typing import Any, Literal
+
+from pydantic import BaseModel, ValidationError
+
+from controller.loader.yamlpos import Document, Path
+
+Severity = Literal["error", "warning"]
+
+# Fields `describe-task-definition` prints that register-task-definition refuses.
+SERVER_FIELDS = {
+    "taskDefinitionArn",
+    "revision",
+    "status",
+    "registeredAt",
+    "registeredBy",
+    "requiresAttributes",
+    "compatibilities",
+    "deregisteredAt",
+    "deleteRequestedAt",
+}
+
+
+@dataclass(frozen=True, slots=True, order=True)
+class Diagnostic:
+    file: str
+    line: int
+    col: int
+    message: str
+    severity: Severity = "error"
+
+    def __str__(self) -> str:
+        return f"{self.file}:{self.line}:{self.col}: {self.severity}: {self.message}"
+
+
+def dotted(path: Path) -> str:
+    out = ""
+    for part in path:
+        out += f"[{part}]" if isinstance(part, int) else (f".{part}" if out else part)
+    return out
+
+
+def data_path(data: Any, loc: tuple[str | int, ...]) -> tuple[Path, bool]:
+    """The part of loc that names places in data; True when its last key is absent."""
+    path: list[str | int] = []
+    node = data
+    for i, part in enumerate(loc):
+        if isinstance(node, dict) and isinstance(part, str) and part in node:  # noqa: SIM114
+            node = node[part]
+        elif isinstance(node, list) and isinstance(part, int) and 0 <= part < len(node):
+            node = node[part]
+        elif i == len(loc) - 1 and isinstance(node, dict) and isinstance(part, str):
+            path.append(part)
+            return tuple(path), True
+        else:
+            continue  # a union tag or a validator's name: not a place in the data
+        path.append(part)
+    return tuple(path), False
+
+
+def _short(value: Any) -> str:
+    text = repr(value)
+    return text if len(text) <= 60 else text[:57] + "..."
+
+
+def _vocabulary(model: type[BaseModel], seen: set[type[BaseModel]] | None = None) -> set[str]:
+    seen = seen if seen is not None else set()
+    if model in seen:
+        return set()
+    seen.add(model)
+    words: set[str] = set()
+    for name, info in model.model_fields.items():
+        words.add(info.alias or name)
+        for sub in _models_in(info.annotation):
+            words |= _vocabulary(sub, seen)
+    return words
+
+
+def _models_in(annotation: Any) -> list[type[BaseModel]]:
+    if isinstance(annotation, type) and issubclass(annotation, BaseModel):
+        return [annotation]
+    out: list[type[BaseModel]] = []
+    for arg in getattr(annotation, "__args__", ()) or ():
+        out += _models_in(arg)
+    for meta in getattr(annotation, "__metadata__", ()) or ():
+        out += _models_in(meta)
+    origin = getattr(annotation, "__origin__", None)
+    if origin is not None and getattr(annotation, "__metadata__", None):
+        out += _models_in(origin)
+    return out
+
+
+_VOCAB: dict[type[BaseModel], list[str]] = {}
+
+
+def field_names(model: type[BaseModel]) -> list[str]:
+    """Every field name (as written in files) of model and the models inside it."""
+    if model not in _VOCAB:
+        _VOCAB[model] = sorted(_vocabulary(model))
+    return _VOCAB[model]
+
+
+def suggest(word: str, words: list[str]) -> str:
+    """A did-you-mean hint for a misspelt or miscased name, or ""."""
+    match = difflib.get_close_matches(word, words, n=1, cutoff=0.75)
+    if not match:
+        lowered = {w.lower(): w for w in words}
+        if word.lower() in lowered:
+            match = [lowered[word.lower()]]
+    return f" (did you mean {match[0]!r}?)" if match else ""
+
+
+def explain(error: Any, path: Path, missing: bool, model: type[BaseModel]) -> str:
+    kind = error["type"]
+    where = dotted(path)
+    if kind == "extra_forbidden":
+        name = str(path[-1]) if path else "?"
+        parent = dotted(path[:-1]) or "the document"
+        if name in SERVER_FIELDS:
+            return (
+                f"{where}: {name!r} is set by ECS and not accepted by register-task-definition "
+                "(this looks like describe-task-definition output: keep only the input fields)"
+            )
+        return f"{where}: unknown field {name!r} in {parent}{suggest(name, field_names(model))}"
+    if kind == "missing" or missing:
+        return f"{where}: missing required field {str(path[-1])!r}"
+    msg = error["msg"]
+    if kind == "literal_error":
+        msg = msg.replace("Input should be", "must be")
+    elif msg.startswith("Input should be"):
+        msg = "must be" + msg[len("Input should be") :]
+    elif msg.startswith("Value error, "):
+        msg = msg[len("Value error, ") :]
+    got = (
+        "" if isinstance(error.get("input"), dict | list) else f", got {_short(error.get('input'))}"
+    )
+    return f"{where or 'document'}: {msg}{got}"
+
+
+def from_validation(
+    exc: ValidationError, doc: Document, file: str, model: type[BaseModel], prefix: Path = ()
+) -> list[Diagnostic]:
+    out: list[Diagnostic] = []
+    for error in exc.errors():
+        path, missing = data_path(doc.data, tuple(error["loc"]))
+        is_key = error["type"] == "extra_forbidden"
+        mark = doc.locate(path, key=is_key) if not missing else doc.locate(path[:-1])
+        message = explain(error, (*prefix, *path), missing, model)
+        out.append(Diagnostic(file, mark.line, mark.col, message))
+    return sorted(set(out))

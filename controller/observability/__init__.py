@@ -1,0 +1,1 @@
+"""Logs now; metrics and the HTTP server join with the controller."""

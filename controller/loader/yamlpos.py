@@ -48,15 +48,25 @@ class Mark:
 
 @dataclass(slots=True)
 class Document:
-    """One parsed document: its data and where each value of it starts."""
+    """One parsed document: its data and where each value of it starts.
+
+    A JSON document's positions are found only when first asked for (an error to
+    report), so valid JSON costs one json.loads and nothing more.
+    """
 
     data: Any
     start: Mark
     positions: dict[Path, Mark] = field(default_factory=dict)
     key_positions: dict[Path, Mark] = field(default_factory=dict)
+    json_text: str | None = None
 
     def locate(self, path: Path, *, key: bool = False) -> Mark:
         """The mark of the deepest known prefix of path (the key itself when key=True)."""
+        if self.json_text is not None:
+            located = _try_positions(self.json_text)
+            self.json_text = None
+            if isinstance(located, Document):
+                self.positions, self.key_positions = located.positions, located.key_positions
         if key and path in self.key_positions:
             return self.key_positions[path]
         for end in range(len(path), 0, -1):
@@ -89,13 +99,13 @@ def _mark(event: Any) -> Mark:
 def _scalar(event: Any) -> Any:
     tag = event.tag
     if tag in (None, "!"):
-        tag = (
-            _STR
-            if not event.implicit[0]
-            else _resolver.resolve(  # type: ignore[no-untyped-call]
-                yaml.ScalarNode, event.value, event.implicit
-            )
+        if not event.implicit[0]:
+            return event.value  # quoted: always a string
+        tag = _resolver.resolve(  # type: ignore[no-untyped-call]
+            yaml.ScalarNode, event.value, event.implicit
         )
+    if tag == _STR:
+        return event.value
     if tag == _MERGE:
         return _Merge()
     if tag not in _SCALAR_TAGS:
@@ -271,14 +281,20 @@ def parse_json(text: str) -> list[Document]:
         raise ParseError(f"invalid JSON: {exc}") from None
     except RecursionError:
         raise ParseError(f"nested more than {MAX_DEPTH} levels deep") from None
-    located = _try_positions(text)
-    if isinstance(located, ParseError):
-        if "nested more than" in located.message or "expands to" in located.message:
-            raise located
-        return [Document(data=data, start=Mark(1, 1))]
-    doc = located
-    doc.data = data
-    return [doc]
+    _check_depth(data)
+    return [Document(data=data, start=Mark(1, 1), json_text=text)]
+
+
+def _check_depth(data: Any) -> None:
+    stack = [(data, 1)]
+    while stack:
+        node, depth = stack.pop()
+        if depth > MAX_DEPTH:
+            raise ParseError(f"nested more than {MAX_DEPTH} levels deep")
+        if isinstance(node, dict):
+            stack.extend((v, depth + 1) for v in node.values() if isinstance(v, dict | list))
+        elif isinstance(node, list):
+            stack.extend((v, depth + 1) for v in node if isinstance(v, dict | list))
 
 
 def _try_positions(text: str) -> Document | ParseError:

@@ -69,3 +69,8 @@ class ResourceKey(NamedTuple):
 
 
 ApiVersion = Literal["ecs-gitops.dev/v1alpha1"]
+
+# Tags are contracts (DESIGN.md): what the controller created and from which content.
+TAG_PREFIX = "ecs-gitops.dev/"
+MANAGED_BY_TAG = f"{TAG_PREFIX}managed-by"
+SPEC_HASH_TAG = f"{TAG_PREFIX}spec-hash"

@@ -4,11 +4,20 @@
     ├── UsageError               bad options or arguments (CLI exit 2)
     ├── ManifestError            desired state that cannot be used; carries diagnostics
     │   └── ParseError           a file that is not valid YAML/JSON (has a line and column)
-    └── SourceError              a source that cannot be read
-        └── SourceFileError      one file of a source: missing, too large, outside the tree
+    ├── SourceError              a source that cannot be read
+    │   └── SourceFileError      one file of a source: missing, too large, outside the tree
+    ├── AwsError                 an AWS call failed (service, operation, code)
+    │   ├── AwsRetryable         transient: 5xx, timeouts, connection errors -> backoff
+    │   │   └── AwsThrottled     the account's rate limit was hit -> slower backoff
+    │   └── AwsTerminal          the request itself is wrong or denied -> Stalled
+    │       └── AwsNotFound      the named resource does not exist
+    └── ReconcileError           the desired state cannot be reached as it is
+        ├── Conflict             a live resource exists that we do not manage
+        └── RolloutFailed        a rollout was rolled back or cannot proceed
 
-The AWS and reconcile branches join this tree with the engine. Callers catch the
-narrowest class that they can act on; CancelledError is never caught as one of these.
+Retryable errors are retried by the work queue with per-key backoff; terminal ones stop
+the resource (Stalled) until its input changes. botocore's ClientError is turned into
+these in controller.aws only. CancelledError is never caught as one of these.
 """
 
 from __future__ import annotations
@@ -47,3 +56,48 @@ class SourceFileError(SourceError):
         super().__init__(f"{path}: {message}")
         self.path = path
         self.message = message
+
+
+class AwsError(EcsGitopsError):
+    """An AWS API call failed."""
+
+    retryable = False
+
+    def __init__(self, service: str, operation: str, code: str, message: str) -> None:
+        super().__init__(f"{service}:{operation}: {code}: {message}")
+        self.service = service
+        self.operation = operation
+        self.code = code
+        self.message = message
+
+
+class AwsRetryable(AwsError):
+    """A transient failure (5xx, timeout, connection): the same call may succeed later."""
+
+    retryable = True
+
+
+class AwsThrottled(AwsRetryable):
+    """The account's API rate limit was hit."""
+
+
+class AwsTerminal(AwsError):
+    """The request is invalid or denied; repeating it unchanged will not help."""
+
+
+class AwsNotFound(AwsTerminal):
+    """The named resource does not exist."""
+
+
+class ReconcileError(EcsGitopsError):
+    """The desired state cannot be reached as it stands."""
+
+    retryable = False
+
+
+class Conflict(ReconcileError):
+    """A live resource with the desired identity exists but is not ours to change."""
+
+
+class RolloutFailed(ReconcileError):
+    """A rollout failed its health gates and was rolled back, or cannot proceed."""

@@ -110,6 +110,27 @@ def field_names(model: type[BaseModel]) -> list[str]:
     return _VOCAB[model]
 
 
+def fields_at(model: type[BaseModel], loc: tuple[str | int, ...]) -> list[str]:
+    """The field names of the model(s) that loc leads to inside model: the words that
+    may stand where an unknown field was found. Indexes, mapping keys and union tags
+    in loc are passed over; falls back to every name in model when loc leads nowhere."""
+    models = [model]
+    for part in loc:
+        if not isinstance(part, str):
+            continue
+        inner = [
+            sub
+            for m in models
+            for name, info in m.model_fields.items()
+            if (info.alias or name) == part
+            for sub in _models_in(info.annotation)
+        ]
+        if inner:
+            models = inner
+    names = {info.alias or name for m in models for name, info in m.model_fields.items()}
+    return sorted(names) or field_names(model)
+
+
 def suggest(word: str, words: list[str]) -> str:
     """A did-you-mean hint for a misspelt or miscased name, or ""."""
     match = difflib.get_close_matches(word, words, n=1, cutoff=0.75)
@@ -120,7 +141,9 @@ def suggest(word: str, words: list[str]) -> str:
     return f" (did you mean {match[0]!r}?)" if match else ""
 
 
-def explain(error: Any, path: Path, missing: bool, model: type[BaseModel]) -> str:
+def explain(
+    error: Any, path: Path, missing: bool, model: type[BaseModel], *, yaml_source: bool = True
+) -> str:
     kind = error["type"]
     where = dotted(path)
     if kind == "extra_forbidden":
@@ -131,19 +154,28 @@ def explain(error: Any, path: Path, missing: bool, model: type[BaseModel]) -> st
                 f"{where}: {name!r} is set by ECS and not accepted by register-task-definition "
                 "(this looks like describe-task-definition output: keep only the input fields)"
             )
-        return f"{where}: unknown field {name!r} in {parent}{suggest(name, field_names(model))}"
+        words = fields_at(model, tuple(error["loc"])[:-1])
+        return f"{where}: unknown field {name!r} in {parent}{suggest(name, words)}"
     if kind == "missing" or missing:
         return f"{where}: missing required field {str(path[-1])!r}"
     msg = error["msg"]
-    if kind == "literal_error":
+    if kind in ("model_type", "dict_type"):
+        msg = "must be a mapping (key: value pairs)"
+    elif kind == "literal_error":
         msg = msg.replace("Input should be", "must be")
     elif msg.startswith("Input should be"):
         msg = "must be" + msg[len("Input should be") :]
     elif msg.startswith("Value error, "):
         msg = msg[len("Value error, ") :]
-    got = (
-        "" if isinstance(error.get("input"), dict | list) else f", got {_short(error.get('input'))}"
-    )
+    value = error.get("input")
+    if isinstance(value, dict):
+        got = ", got a mapping"
+    elif isinstance(value, list):
+        got = ", got a list"
+    else:
+        got = f", got {_short(value)}"
+    if yaml_source and isinstance(value, bool) and kind in ("string_type", "literal_error"):
+        got += " (YAML reads unquoted yes, no, on, off, true and false as booleans: quote it)"
     return f"{where or 'document'}: {msg}{got}"
 
 
@@ -155,6 +187,8 @@ def from_validation(
         path, missing = data_path(doc.data, tuple(error["loc"]))
         is_key = error["type"] == "extra_forbidden"
         mark = doc.locate(path, key=is_key) if not missing else doc.locate(path[:-1])
-        message = explain(error, (*prefix, *path), missing, model)
+        message = explain(
+            error, (*prefix, *path), missing, model, yaml_source=not file.endswith(".json")
+        )
         out.append(Diagnostic(file, mark.line, mark.col, message))
     return sorted(set(out))

@@ -9,6 +9,7 @@ source never deletes anything).
 
 from __future__ import annotations
 
+import codecs
 import posixpath
 from dataclasses import dataclass, field
 from typing import Any
@@ -71,6 +72,10 @@ class LoadResult:
 
 def decode(data: bytes) -> str:
     """UTF-8 text (a BOM is allowed); ParseError at the first byte that is not UTF-8."""
+    if data.startswith((codecs.BOM_UTF16_LE, codecs.BOM_UTF16_BE)):
+        raise ParseError(
+            "file is UTF-16 text (it starts with a UTF-16 byte order mark): save it as UTF-8"
+        )
     try:
         return data.decode("utf-8-sig")
     except UnicodeDecodeError as exc:
@@ -181,6 +186,9 @@ class _Loader:
         if model is None:
             mark = doc.locate(("kind",))
             known = ", ".join(KINDS)
+            if kind is None:
+                self.reject(path, mark.line, mark.col, f"missing kind (one of {known})", key)
+                return
             hint = suggest(kind, list(KINDS)) if isinstance(kind, str) else ""
             self.reject(
                 path,
@@ -314,6 +322,24 @@ class _Loader:
             )
             return None
         td_doc = real[0]
+        wrapped = td_doc.data.get("taskDefinition")
+        if isinstance(wrapped, dict) and "containerDefinitions" not in td_doc.data:
+            at = td_doc.locate(("taskDefinition",), key=True)
+            self.report(
+                target,
+                at.line,
+                at.col,
+                "this is `aws ecs describe-task-definition` output: register-task-definition takes "
+                "the object under 'taskDefinition', without the fields ECS sets (taskDefinitionArn, "
+                "revision, status, ...)",
+            )
+            self.report(
+                path,
+                line,
+                col,
+                f"spec.taskDefinition: {ref!r} is not a valid task definition (see {self.show(target)})",
+            )
+            return None
         if "apiVersion" in td_doc.data:
             self.report(
                 path,

@@ -12,6 +12,7 @@ custom tags are errors, and mapping keys stay strings (no `on:` turning into Tru
 from __future__ import annotations
 
 import json
+import re
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -38,6 +39,7 @@ _SCALAR_TAGS = {
     "tag:yaml.org,2002:float",
     _STR,
 }
+_COLLECTION_TAGS = {None, "!", "tag:yaml.org,2002:map", "tag:yaml.org,2002:seq"}
 
 
 @dataclass(frozen=True, slots=True)
@@ -112,9 +114,18 @@ def _scalar(event: Any) -> Any:
         if tag.startswith("tag:yaml.org,2002:"):
             # timestamps, binary and the like: kept as the text the user wrote
             return event.value
-        raise ParseError(f"unsupported YAML tag {tag!r}", *_pos(event))
+        raise ParseError(f"unsupported YAML tag {_tag_text(tag)}", *_pos(event))
     node = yaml.ScalarNode(tag, event.value)
     return _constructor.yaml_constructors[tag](_constructor, node)
+
+
+def _tag_text(tag: str) -> str:
+    """A tag as it is usually written: '!!python/object' rather than its full URI."""
+    return repr(
+        "!!" + tag.removeprefix("tag:yaml.org,2002:")
+        if tag.startswith("tag:yaml.org,2002:")
+        else tag
+    )
 
 
 def _pos(event: Any) -> tuple[int, int]:
@@ -129,6 +140,7 @@ class _Builder:
         self.doc: Document | None = None
         self.root: Any = None
         self.total = 0
+        self.aliased = 0
 
     def slot(self) -> tuple[Path, bool]:
         """The path the next node goes to, and whether it is a mapping key."""
@@ -146,7 +158,10 @@ class _Builder:
         self.total += weight
         if self.total > MAX_NODES:
             raise ParseError(
-                f"document expands to more than {MAX_NODES} values (a YAML alias bomb?)",
+                f"document expands to more than {MAX_NODES} values through "
+                f"{self.aliased} aliases (a YAML alias bomb?)"
+                if self.aliased
+                else f"document holds more than {MAX_NODES} values, the limit for one document",
                 *_pos(event),
             )
         path, is_key = self.slot()
@@ -185,6 +200,8 @@ class _Builder:
             self.doc.key_positions[path] = top.key_mark
 
     def start(self, container: dict[str, Any] | list[Any], event: Any) -> None:
+        if event.tag not in _COLLECTION_TAGS:
+            raise ParseError(f"unsupported YAML tag {_tag_text(event.tag)}", *_pos(event))
         if len(self.stack) >= MAX_DEPTH:
             raise ParseError(f"nested more than {MAX_DEPTH} levels deep", *_pos(event))
         path, is_key = self.slot()
@@ -244,17 +261,45 @@ def parse_yaml(text: str) -> list[Document]:
                 if event.anchor not in builder.anchors:
                     raise ParseError(f"unknown or recursive alias *{event.anchor}", *_pos(event))
                 value, weight = builder.anchors[event.anchor]
+                if weight > 1:
+                    builder.aliased += 1
                 builder.place(value, weight, _mark(event), event)
     except yaml.MarkedYAMLError as exc:
         mark = exc.problem_mark or exc.context_mark
-        problem = exc.problem or str(exc)
-        if exc.context:
-            problem = f"{problem} ({exc.context})"
+        problem = _yaml_problem(exc, text)
         line, col = (mark.line + 1, mark.column + 1) if mark else (1, 1)
         raise ParseError(f"invalid YAML: {problem}", line, col) from None
     except yaml.YAMLError as exc:
         raise ParseError(f"invalid YAML: {exc}") from None
     return docs
+
+
+def _yaml_problem(exc: yaml.MarkedYAMLError, text: str) -> str:
+    """The parser's complaint, naming the character it stopped at and where the
+    construct it was reading began."""
+    problem = exc.problem or str(exc)
+    at = exc.problem_mark
+    if at is not None and problem == "found character that cannot start any token":
+        lines = text.split("\n")
+        line = lines[at.line] if at.line < len(lines) else ""
+        char = line[at.column] if at.column < len(line) else ""
+        if char == "\t":
+            problem = "found a tab character where YAML expects spaces (indent with spaces only)"
+        elif char:
+            problem = f"found character {char!r} that cannot start any token"
+    if exc.context:
+        began = exc.context_mark
+        if (
+            began is not None
+            and at is not None
+            and (began.line, began.column) != (at.line, at.column)
+        ):
+            problem += (
+                f" ({exc.context} started at line {began.line + 1}, column {began.column + 1})"
+            )
+        else:
+            problem += f" ({exc.context})"
+    return problem
 
 
 def parse_json(text: str) -> list[Document]:
@@ -272,7 +317,8 @@ def parse_json(text: str) -> list[Document]:
     try:
         data = json.loads(text, object_pairs_hook=no_duplicates)
     except json.JSONDecodeError as exc:
-        raise ParseError(f"invalid JSON: {exc.msg}", exc.lineno, exc.colno) from None
+        problem, offset = _json_problem(exc)
+        raise ParseError(f"invalid JSON: {problem}", *_line_col(text, offset)) from None
     except ValueError as exc:
         # duplicate keys: locate them through the YAML pass below, which reports them too
         located = _try_positions(text)
@@ -280,17 +326,56 @@ def parse_json(text: str) -> list[Document]:
             raise located from None
         raise ParseError(f"invalid JSON: {exc}") from None
     except RecursionError:
-        raise ParseError(f"nested more than {MAX_DEPTH} levels deep") from None
-    _check_depth(data)
+        raise _too_deep(text) from None
+    _check_depth(data, text)
     return [Document(data=data, start=Mark(1, 1), json_text=text)]
 
 
-def _check_depth(data: Any) -> None:
+def _json_problem(exc: json.JSONDecodeError) -> tuple[str, int]:
+    """json's message in words (its own ones end in "at" and miss the usual slips),
+    and the offset to report it at."""
+    text, offset = exc.doc, exc.pos
+    rest = text[offset:]
+    before = text[:offset].rstrip()
+    if exc.msg.startswith("Expecting") and rest.startswith(("}", "]")) and before.endswith(","):
+        closer = "object" if rest[0] == "}" else "array"
+        return f"trailing comma before the end of the {closer} (JSON allows none)", len(before) - 1
+    if rest.startswith(("//", "/*", "#")):
+        return "JSON does not allow comments", offset
+    if exc.msg == "Invalid control character at" and rest.startswith(("\n", "\r")):
+        return "unterminated string (line break inside a string)", offset
+    return exc.msg.removesuffix(" at").removesuffix(" starting"), offset
+
+
+_JSON_BRACKET = re.compile(r'"(?:[^"\\]|\\.)*"|[\[\]{}]')
+
+
+def _too_deep(text: str) -> ParseError:
+    """The error for JSON nested deeper than MAX_DEPTH, at the first bracket too deep."""
+    depth = 0
+    for match in _JSON_BRACKET.finditer(text):
+        char = match.group()
+        if char in "[{":
+            depth += 1
+            if depth > MAX_DEPTH:
+                return ParseError(
+                    f"nested more than {MAX_DEPTH} levels deep", *_line_col(text, match.start())
+                )
+        elif char in "]}":
+            depth -= 1
+    return ParseError(f"nested more than {MAX_DEPTH} levels deep")
+
+
+def _line_col(text: str, offset: int) -> tuple[int, int]:
+    return text.count("\n", 0, offset) + 1, offset - (text.rfind("\n", 0, offset) + 1) + 1
+
+
+def _check_depth(data: Any, text: str) -> None:
     stack = [(data, 1)]
     while stack:
         node, depth = stack.pop()
         if depth > MAX_DEPTH:
-            raise ParseError(f"nested more than {MAX_DEPTH} levels deep")
+            raise _too_deep(text)
         if isinstance(node, dict):
             stack.extend((v, depth + 1) for v in node.values() if isinstance(v, dict | list))
         elif isinstance(node, list):

@@ -1,6 +1,6 @@
 """CPU and memory as ECS spells them, turned into CPU units and MiB.
 
-ECS accepts "512", 512, "0.5 vCPU", "1 vcpu" for CPU and "1024", "1 GB", "1GB" for
+ECS accepts "512", 512, ".25 vCPU", "1 vcpu" for CPU and "1024", "1 GB", "1GB" for
 memory, and reports the numeric string back. One parser serves validation (Fargate
 sizes), the diff's normalization and the cost estimate.
 """
@@ -9,8 +9,8 @@ from __future__ import annotations
 
 import re
 
-_CPU = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*(vcpu)?\s*$", re.IGNORECASE)
-_MEM = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*(gb|gib|mb|mib)?\s*$", re.IGNORECASE)
+_CPU = re.compile(r"^\s*(\d*\.?\d+)\s*(vcpu)?\s*$", re.IGNORECASE)
+_MEM = re.compile(r"^\s*(\d*\.?\d+)\s*(gb|gib|mb|mib)?\s*$", re.IGNORECASE)
 
 
 def cpu_units(value: str | int) -> int:

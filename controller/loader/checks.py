@@ -22,19 +22,42 @@ from controller.api.units import cpu_units, memory_mib
 
 Severity = Literal["error", "warning"]
 DocPath = tuple[str | int, ...]
+Parser = Callable[[str | int], int]
 
-# Fargate's task sizes (Linux): cpu units -> allowed memory in MiB.
-FARGATE_SIZES: dict[int, range] = {
-    256: range(512, 2049, 512),
-    512: range(1024, 4097, 1024),
-    1024: range(2048, 8193, 1024),
-    2048: range(4096, 16385, 1024),
-    4096: range(8192, 30721, 1024),
-    8192: range(16384, 61441, 4096),
-    16384: range(32768, 122881, 8192),
+# Fargate's task sizes: cpu units -> the memory (MiB) each allows. From the AWS table
+# "Task CPU and memory": 0.25 vCPU takes 0.5, 1 or 2 GB; from 0.5 vCPU on, memory is a
+# range in 1 GB steps (4 GB steps at 8 vCPU, 8 GB steps at 16 vCPU).
+FARGATE_SIZES: dict[int, tuple[int, ...]] = {
+    256: (512, 1024, 2048),
+    512: tuple(range(1024, 4097, 1024)),
+    1024: tuple(range(2048, 8193, 1024)),
+    2048: tuple(range(4096, 16385, 1024)),
+    4096: tuple(range(8192, 30721, 1024)),
+    8192: tuple(range(16384, 61441, 4096)),
+    16384: tuple(range(32768, 122881, 8192)),
 }
-FARGATE_256_MEMORY = (512, 1024, 2048)
+# What the Fargate guide lists as not valid in Fargate tasks (links are refused under
+# awsvpc anyway, and Fargate requires awsvpc).
+FARGATE_UNSUPPORTED_TASK_FIELDS = ("ipcMode", "placementConstraints")
+FARGATE_UNSUPPORTED_CONTAINER_FIELDS = (
+    "privileged",
+    "disableNetworking",
+    "dnsServers",
+    "dnsSearchDomains",
+    "extraHosts",
+    "dockerSecurityOptions",
+)
+FARGATE_UNSUPPORTED_LINUX_PARAMETERS = (
+    "devices",
+    "sharedMemorySize",
+    "tmpfs",
+    "maxSwap",
+    "swappiness",
+)
 MAX_CONTAINERS = 10
+ADD_ROLE = (
+    "add executionRoleArn (a role with AmazonECSTaskExecutionRolePolicy, e.g. ecsTaskExecutionRole)"
+)
 SECRET_NAME = re.compile(
     r"(PASSWORD|PASSWD|SECRET|TOKEN|API_?KEY|PRIVATE_?KEY|ACCESS_?KEY|CREDENTIAL)", re.I
 )
@@ -53,11 +76,27 @@ def _td(path: DocPath, message: str, severity: Severity = "error") -> Finding:
 
 
 def _fargate_memory_choices(cpu: int) -> str:
-    choices = FARGATE_256_MEMORY if cpu == 256 else tuple(FARGATE_SIZES[cpu])
+    choices = FARGATE_SIZES[cpu]
     if len(choices) <= 6:
         return ", ".join(str(m) for m in choices)
     step = choices[1] - choices[0]
     return f"{choices[0]} to {choices[-1]} in steps of {step}"
+
+
+def _fargate_size_problem(cpu: int, memory: int) -> tuple[str, str] | None:
+    """("cpu" or "memory", what is wrong) when Fargate has no such task size."""
+    if cpu not in FARGATE_SIZES:
+        sizes = ", ".join(str(c) for c in FARGATE_SIZES)
+        return (
+            "cpu",
+            f"Fargate has no task size with cpu {cpu}: use one of {sizes} CPU units (0.25 to 16 vCPU)",
+        )
+    if memory not in FARGATE_SIZES[cpu]:
+        return (
+            "memory",
+            f"Fargate cpu {cpu} ({cpu / 1024:g} vCPU) allows memory {_fargate_memory_choices(cpu)} MiB, not {memory}",
+        )
+    return None
 
 
 def check_task_definition(td: TaskDefinitionInput, *, fargate: bool | None = None) -> list[Finding]:
@@ -71,20 +110,27 @@ def check_task_definition(td: TaskDefinitionInput, *, fargate: bool | None = Non
     memory = _size(out, td.memory, ("memory",), memory_mib)
     if fargate:
         out += _check_fargate(td, cpu, memory)
-    out += _check_container_sizes(containers, cpu, memory)
+    out += _check_container_sizes(
+        containers, cpu, memory, needs_container_memory=td.memory is None and not fargate
+    )
     out += _check_roles(td, containers, fargate)
     return out
 
 
 def _size(
-    out: list[Finding], value: str | int | None, path: DocPath, parse: Callable[[str | int], int]
+    out: list[Finding],
+    value: str | int | None,
+    path: DocPath,
+    parse: Parser,
+    *,
+    in_td: bool = True,
 ) -> int | None:
     if value is None:
         return None
     try:
         return parse(value)
     except ValueError as exc:
-        out.append(_td(path, str(exc)))
+        out.append(Finding(path, str(exc), in_task_definition=in_td))
         return None
 
 
@@ -94,8 +140,10 @@ def _check_containers(
     out: list[Finding] = []
     names: dict[str, int] = {}
     ports: dict[tuple[int, str], str] = {}
+    host_ports: dict[tuple[int, str], str] = {}
     volumes = {v.name for v in td.volumes or [] if v.name}
-    awsvpc = td.network_mode == "awsvpc"
+    mode = td.network_mode or "bridge"
+    shared_namespace = mode in ("awsvpc", "host")
     if not containers:
         out.append(_td(("containerDefinitions",), "a task definition needs at least one container"))
     if len(containers) > MAX_CONTAINERS:
@@ -113,35 +161,54 @@ def _check_containers(
             out.append(
                 _td(
                     (*at, "name"),
-                    f"container name {c.name!r} is used twice (also container #{names[c.name] + 1})",
+                    f"container name {c.name!r} is used twice (also container #{names[c.name] + 1}): names must be unique within a task definition",
                 )
             )
         else:
             names[c.name] = i
         if not c.image:
             out.append(_td(at, f"container {c.name or i!r} has no image"))
+        if c.links and mode == "awsvpc":
+            out.append(
+                _td(
+                    (*at, "links"),
+                    "links are not supported under networkMode awsvpc: containers of the task reach each other on localhost",
+                )
+            )
         for j, pm in enumerate(c.port_mappings or []):
             pat: DocPath = (*at, "portMappings", j)
             if pm.container_port is None:
                 continue
-            if awsvpc and pm.host_port not in (None, pm.container_port):
+            protocol = pm.protocol or "tcp"
+            if shared_namespace and pm.host_port not in (None, pm.container_port):
                 out.append(
                     _td(
                         (*pat, "hostPort"),
-                        f"under awsvpc hostPort must equal containerPort ({pm.container_port}) or be left out, not {pm.host_port}",
+                        f"under networkMode {mode} hostPort must equal containerPort ({pm.container_port}) or be left out, not {pm.host_port}",
                     )
                 )
-            if awsvpc or td.network_mode == "host":
-                key = (pm.container_port, pm.protocol or "tcp")
+            if shared_namespace:
+                key = (pm.container_port, protocol)
                 if key in ports:
                     out.append(
                         _td(
                             (*pat, "containerPort"),
-                            f"port {key[0]}/{key[1]} is mapped twice in one task (also by container {ports[key]!r}); containers of an {td.network_mode} task share one network namespace",
+                            f"port {key[0]}/{key[1]} is mapped twice in one task (also by container {ports[key]!r}); containers of a task with networkMode {mode} share one network namespace, so give each its own port",
                         )
                     )
                 else:
                     ports[key] = c.name or str(i)
+            elif mode == "bridge" and pm.host_port:
+                key = (pm.host_port, protocol)
+                if key in host_ports:
+                    out.append(
+                        _td(
+                            (*pat, "hostPort"),
+                            f"host port {key[0]}/{key[1]} is mapped twice in one task (also by container {host_ports[key]!r}); leave hostPort out (or 0) for a dynamic host port",
+                        )
+                    )
+                else:
+                    host_ports[key] = c.name or str(i)
         for j, mp in enumerate(c.mount_points or []):
             if mp.source_volume and mp.source_volume not in volumes:
                 out.append(
@@ -187,6 +254,16 @@ def _check_containers(
                         f"volumesFrom names container {vf.source_container!r}, which is not in this task definition",
                     )
                 )
+    firelens = any(c.firelens_configuration for c in containers)
+    for i, c in enumerate(containers):
+        log = c.log_configuration
+        if log is not None and log.log_driver == "awsfirelens" and not firelens:
+            out.append(
+                _td(
+                    ("containerDefinitions", i, "logConfiguration", "logDriver"),
+                    f"container {c.name!r} logs to awsfirelens, but no container has firelensConfiguration: add the log router container (e.g. aws-for-fluent-bit with firelensConfiguration {{type: fluentbit}})",
+                )
+            )
     if containers and all(c.essential is False for c in containers):
         out.append(_td(("containerDefinitions",), "at least one container must be essential"))
     return out
@@ -213,31 +290,19 @@ def _check_fargate(td: TaskDefinitionInput, cpu: int | None, memory: int | None)
             )
         )
     elif cpu is not None and memory is not None:
-        if cpu not in FARGATE_SIZES:
-            sizes = ", ".join(str(c) for c in FARGATE_SIZES)
+        problem = _fargate_size_problem(cpu, memory)
+        if problem is not None:
+            out.append(_td((problem[0],), problem[1]))
+        platform = td.runtime_platform
+        family = platform.operating_system_family if platform else None
+        if family and family.startswith("WINDOWS") and cpu < 1024:
             out.append(
                 _td(
                     ("cpu",),
-                    f"Fargate has no task size with cpu {cpu}: use one of {sizes} CPU units (0.25 to 16 vCPU)",
+                    f"Windows containers on Fargate need at least 1 vCPU (cpu 1024), not {cpu}",
                 )
             )
-        else:
-            allowed = FARGATE_256_MEMORY if cpu == 256 else FARGATE_SIZES[cpu]
-            if memory not in allowed:
-                out.append(
-                    _td(
-                        ("memory",),
-                        f"Fargate cpu {cpu} ({cpu / 1024:g} vCPU) allows memory {_fargate_memory_choices(cpu)} MiB, not {memory}",
-                    )
-                )
-    for i, c in enumerate(td.container_definitions):
-        if c.privileged:
-            out.append(
-                _td(
-                    ("containerDefinitions", i, "privileged"),
-                    "Fargate does not run privileged containers",
-                )
-            )
+    out += _fargate_unsupported(td)
     if td.ephemeral_storage is not None and not 21 <= td.ephemeral_storage.size_in_gi_b <= 200:
         out.append(
             _td(
@@ -248,8 +313,47 @@ def _check_fargate(td: TaskDefinitionInput, cpu: int | None, memory: int | None)
     return out
 
 
+def _fargate_unsupported(td: TaskDefinitionInput) -> list[Finding]:
+    """Parameters the Fargate guide lists as not valid in Fargate tasks."""
+    out: list[Finding] = []
+
+    def refuse(path: DocPath, what: str) -> None:
+        out.append(_td(path, f"Fargate does not support {what}: remove it, or run on EC2"))
+
+    task_fields = td.to_api()
+    for name in FARGATE_UNSUPPORTED_TASK_FIELDS:
+        if task_fields.get(name):
+            refuse((name,), name)
+    for i, c in enumerate(td.container_definitions):
+        at: DocPath = ("containerDefinitions", i)
+        fields = c.to_api()
+        for name in FARGATE_UNSUPPORTED_CONTAINER_FIELDS:
+            if fields.get(name):
+                refuse((*at, name), "privileged containers" if name == "privileged" else name)
+        linux = fields.get("linuxParameters") or {}
+        for name in FARGATE_UNSUPPORTED_LINUX_PARAMETERS:
+            if name in linux:
+                refuse((*at, "linuxParameters", name), f"linuxParameters.{name}")
+        for j, req in enumerate(c.resource_requirements or []):
+            if req.type == "GPU":
+                refuse((*at, "resourceRequirements", j, "type"), "GPUs")
+    for i, v in enumerate(td.volumes or []):
+        if v.docker_volume_configuration is not None:
+            refuse(("volumes", i, "dockerVolumeConfiguration"), "Docker volumes")
+        if v.host is not None and v.host.source_path:
+            refuse(
+                ("volumes", i, "host", "sourcePath"),
+                "host paths (a bind mount volume takes a name only)",
+            )
+    return out
+
+
 def _check_container_sizes(
-    containers: list[ContainerDefinition], cpu: int | None, memory: int | None
+    containers: list[ContainerDefinition],
+    cpu: int | None,
+    memory: int | None,
+    *,
+    needs_container_memory: bool,
 ) -> list[Finding]:
     out: list[Finding] = []
     if cpu is not None:
@@ -261,29 +365,40 @@ def _check_container_sizes(
                     f"containers reserve {total} CPU units in all, more than the task's {cpu}",
                 )
             )
-    if memory is not None:
-        reserved = 0
-        for i, c in enumerate(containers):
-            if c.memory is not None and c.memory > memory:
-                out.append(
-                    _td(
-                        ("containerDefinitions", i, "memory"),
-                        f"container {c.name!r} has memory {c.memory} MiB, more than the task's {memory}",
-                    )
-                )
-            reserved += c.memory_reservation or c.memory or 0
-        if reserved > memory:
+    reserved = 0
+    over_limit = False
+    for i, c in enumerate(containers):
+        at: DocPath = ("containerDefinitions", i)
+        if c.memory is not None and (c.memory_reservation or 0) > c.memory:
             out.append(
                 _td(
-                    ("containerDefinitions",),
-                    f"containers reserve {reserved} MiB of memory in all, more than the task's {memory}",
+                    (*at, "memoryReservation"),
+                    f"container {c.name!r} has memoryReservation {c.memory_reservation} MiB above its memory limit {c.memory}: the reservation must not exceed the limit",
                 )
             )
-    elif any(c.memory is None and c.memory_reservation is None for c in containers):
+        if memory is None:
+            if needs_container_memory and c.memory is None and c.memory_reservation is None:
+                out.append(
+                    _td(
+                        at,
+                        f"container {c.name!r} needs memory or memoryReservation (MiB), since the task definition sets no task-level memory",
+                    )
+                )
+            continue
+        if c.memory is not None and c.memory > memory:
+            over_limit = True
+            out.append(
+                _td(
+                    (*at, "memory"),
+                    f"container {c.name!r} has memory {c.memory} MiB, more than the task's {memory}",
+                )
+            )
+        reserved += c.memory_reservation or c.memory or 0
+    if memory is not None and reserved > memory and not over_limit:
         out.append(
             _td(
                 ("containerDefinitions",),
-                "without task-level memory every container needs memory or memoryReservation",
+                f"containers reserve {reserved} MiB of memory in all, more than the task's {memory}",
             )
         )
     return out
@@ -294,60 +409,101 @@ def _check_roles(
 ) -> list[Finding]:
     out: list[Finding] = []
     if td.execution_role_arn is None:
+
+        def needs_role(path: DocPath, what: str) -> None:
+            out.append(
+                _td(path, f"{what}, but the task definition has no executionRoleArn: {ADD_ROLE}")
+            )
+
         for i, c in enumerate(containers):
             at: DocPath = ("containerDefinitions", i)
             if c.secrets:
-                out.append(
-                    _td(
-                        (*at, "secrets"),
-                        f"container {c.name!r} has secrets but the task definition has no executionRoleArn: ECS fetches secrets with the execution role before the container starts (it needs secretsmanager:GetSecretValue / ssm:GetParameters on them)",
-                    )
+                needs_role(
+                    (*at, "secrets"),
+                    f"container {c.name!r} has secrets, which ECS fetches with the execution role before the container starts (it needs secretsmanager:GetSecretValue / ssm:GetParameters on them)",
                 )
             if c.log_configuration and c.log_configuration.secret_options:
-                out.append(
-                    _td(
-                        (*at, "logConfiguration", "secretOptions"),
-                        "log secretOptions require an executionRoleArn",
-                    )
+                needs_role(
+                    (*at, "logConfiguration", "secretOptions"),
+                    f"container {c.name!r} has log secretOptions, which ECS fetches with the execution role",
                 )
             if c.repository_credentials:
-                out.append(
-                    _td(
-                        (*at, "repositoryCredentials"),
-                        "repositoryCredentials require an executionRoleArn",
-                    )
+                needs_role(
+                    (*at, "repositoryCredentials"),
+                    f"container {c.name!r} has repositoryCredentials, which ECS reads with the execution role",
+                )
+            if c.environment_files:
+                needs_role(
+                    (*at, "environmentFiles"),
+                    f"container {c.name!r} has environmentFiles, which ECS downloads from S3 with the execution role",
                 )
             if fargate and c.log_configuration and c.log_configuration.log_driver == "awslogs":
-                out.append(
-                    _td(
-                        (*at, "logConfiguration"),
-                        "on Fargate the awslogs driver needs an executionRoleArn (logs:CreateLogStream, logs:PutLogEvents)",
-                        "warning",
-                    )
+                needs_role(
+                    (*at, "logConfiguration", "logDriver"),
+                    "Fargate requires an execution role for the awslogs driver (logs:CreateLogStream, logs:PutLogEvents)",
                 )
             if fargate and c.image and ".dkr.ecr." in c.image:
-                out.append(
-                    _td(
-                        (*at, "image"),
-                        "Fargate pulls private ECR images with the execution role; without executionRoleArn the task fails with CannotPullContainerError",
-                        "warning",
-                    )
+                needs_role(
+                    (*at, "image"),
+                    "Fargate requires an execution role to pull ECR images",
                 )
     elif td.task_role_arn is not None and td.task_role_arn == td.execution_role_arn:
         out.append(
             _td(
                 ("taskRoleArn",),
-                "taskRoleArn is the same role as executionRoleArn: the execution role is for ECS (image pull, logs, secrets), the task role for your code; sharing one gives your code ECS's permissions",
+                "taskRoleArn is the same role as executionRoleArn: the execution role is for ECS (image pull, logs, secrets), the task role for your code; sharing one gives your code ECS's permissions (give the task its own least-privilege role)",
                 "warning",
             )
         )
     return out
 
 
+FARGATE_PROVIDERS = ("FARGATE", "FARGATE_SPOT")
+
+
 def _uses_fargate(launch_type: str | None, strategy: list[CapacityProviderStrategyItem]) -> bool:
     return launch_type == "FARGATE" or any(
-        i.capacity_provider in ("FARGATE", "FARGATE_SPOT") for i in strategy
+        i.capacity_provider in FARGATE_PROVIDERS for i in strategy
     )
+
+
+def check_strategy(items: list[CapacityProviderStrategyItem], at: DocPath) -> list[Finding]:
+    """A capacity provider strategy as ECS accepts it (services, tasks, cluster default)."""
+    out: list[Finding] = []
+    seen: set[str] = set()
+    based: str | None = None
+    for i, item in enumerate(items):
+        name = item.capacity_provider
+        if name in seen:
+            out.append(
+                Finding((*at, i, "capacityProvider"), f"capacity provider {name!r} is listed twice")
+            )
+        seen.add(name)
+        if item.base:
+            if based is not None:
+                out.append(
+                    Finding(
+                        (*at, i, "base"),
+                        f"only one capacity provider of a strategy can have a base, and {based!r} already has one",
+                    )
+                )
+            based = based or name
+    if len(items) > 1 and all(not item.weight for item in items):
+        out.append(
+            Finding(
+                at,
+                "every capacity provider has weight 0, so ECS can place no task: give at least one a weight above 0",
+            )
+        )
+    fargate = seen & set(FARGATE_PROVIDERS)
+    if fargate and seen - fargate:
+        out.append(
+            Finding(
+                at,
+                f"a strategy cannot mix Fargate ({', '.join(sorted(fargate))}) with Auto Scaling group capacity providers ({', '.join(sorted(seen - fargate))})",
+            )
+        )
+    return out
 
 
 def _check_placement(
@@ -355,24 +511,31 @@ def _check_placement(
 ) -> tuple[list[Finding], bool]:
     out: list[Finding] = []
     s = spec.spec
+    strategy_at: DocPath = ("spec", "capacityProviderStrategy")
     if s.launch_type is not None and s.capacity_provider_strategy:
         out.append(
             Finding(
-                ("spec", "capacityProviderStrategy"),
+                strategy_at,
                 "set launchType or capacityProviderStrategy, not both (ECS rejects the pair)",
             )
         )
+    out += check_strategy(s.capacity_provider_strategy, strategy_at)
     fargate = _uses_fargate(s.launch_type, s.capacity_provider_strategy)
     compat = td.requires_compatibilities or []
     if fargate and compat and "FARGATE" not in compat:
         out.append(
             Finding(
-                ("spec", "launchType") if s.launch_type else ("spec", "capacityProviderStrategy"),
-                f"the service runs on Fargate but the task definition's requiresCompatibilities is {compat}: add 'FARGATE'",
+                ("spec", "launchType") if s.launch_type else strategy_at,
+                f"this runs on Fargate but the task definition's requiresCompatibilities is {compat}: add 'FARGATE'",
             )
         )
     if s.launch_type == "EC2" and s.platform_version:
-        out.append(Finding(("spec", "platformVersion"), "platformVersion applies to Fargate only"))
+        out.append(
+            Finding(
+                ("spec", "platformVersion"),
+                "platformVersion applies to Fargate only: remove it for launchType EC2",
+            )
+        )
     if (
         fargate is False
         and s.launch_type is None
@@ -389,7 +552,7 @@ def _check_network(td: TaskDefinitionInput, net: NetworkConfiguration | None) ->
     if td.network_mode == "awsvpc" and (awsvpc_cfg is None or not awsvpc_cfg.subnets):
         return [
             Finding(
-                ("spec",),
+                ("spec", "networkConfiguration", "awsvpcConfiguration", "subnets"),
                 "the task definition uses networkMode awsvpc: spec.networkConfiguration.awsvpcConfiguration needs subnets (and securityGroups)",
             )
         ]
@@ -397,7 +560,36 @@ def _check_network(td: TaskDefinitionInput, net: NetworkConfiguration | None) ->
         return [
             Finding(
                 ("spec", "networkConfiguration"),
-                f"networkConfiguration applies only to awsvpc tasks; the task definition's networkMode is {td.network_mode or 'bridge'!r}",
+                f"networkConfiguration applies only to awsvpc tasks; the task definition's networkMode is {td.network_mode or 'bridge'!r}: remove it, or use networkMode awsvpc",
+            )
+        ]
+    return []
+
+
+def _check_target(
+    at: DocPath,
+    what: str,
+    name: str,
+    port: int | None,
+    containers: dict[str, ContainerDefinition],
+) -> list[Finding]:
+    """A container (and port) that a load balancer or registry sends traffic to."""
+    container = containers.get(name)
+    if container is None:
+        known = ", ".join(repr(n) for n in containers) or "none"
+        return [
+            Finding(
+                (*at, "containerName"),
+                f"{what} targets container {name!r}, which the task definition does not have (containers: {known})",
+            )
+        ]
+    ports = [pm.container_port for pm in container.port_mappings or [] if pm.container_port]
+    if port is not None and port not in ports:
+        maps = ", ".join(str(p) for p in ports) if ports else "no ports"
+        return [
+            Finding(
+                (*at, "containerPort"),
+                f"{what} targets port {port} of container {name!r}, which maps {maps}: add a portMapping with containerPort {port} or fix the port",
             )
         ]
     return []
@@ -407,11 +599,16 @@ def check_service(svc: EcsService, td: TaskDefinitionInput) -> list[Finding]:
     out, fargate = _check_placement(svc, td)
     out += check_task_definition(td, fargate=fargate)
     s = svc.spec
-    containers = {c.name: c for c in td.container_definitions if c.name}
+    containers: dict[str, ContainerDefinition] = {}
+    for c in td.container_definitions:  # the first of a duplicated name, as reported
+        if c.name:
+            containers.setdefault(c.name, c)
     for i, lb in enumerate(s.load_balancers):
         at: DocPath = ("spec", "loadBalancers", i)
         if not lb.target_group_arn and not lb.load_balancer_name:
-            out.append(Finding(at, "a load balancer needs targetGroupArn"))
+            out.append(
+                Finding(at, "a load balancer needs targetGroupArn (the ALB or NLB target group)")
+            )
         if lb.load_balancer_name and fargate:
             out.append(
                 Finding(
@@ -419,24 +616,31 @@ def check_service(svc: EcsService, td: TaskDefinitionInput) -> list[Finding]:
                     "Fargate services cannot use a Classic Load Balancer: use an ALB or NLB targetGroupArn",
                 )
             )
-        container = containers.get(lb.container_name or "")
-        if container is None:
-            known = ", ".join(repr(n) for n in containers) or "none"
+        if lb.container_name is None or lb.container_port is None:
+            missing = " and ".join(
+                f
+                for f, v in (
+                    ("containerName", lb.container_name),
+                    ("containerPort", lb.container_port),
+                )
+                if v is None
+            )
             out.append(
                 Finding(
-                    (*at, "containerName"),
-                    f"load balancer targets container {lb.container_name!r}, which the task definition does not have (containers: {known})",
+                    at,
+                    f"a load balancer needs {missing}: the container and port the target group sends traffic to",
                 )
             )
-        elif lb.container_port is not None:
-            ports = [pm.container_port for pm in container.port_mappings or []]
-            if lb.container_port not in ports:
-                out.append(
-                    Finding(
-                        (*at, "containerPort"),
-                        f"load balancer targets port {lb.container_port} of container {lb.container_name!r}, which maps {ports or 'no ports'}",
-                    )
-                )
+        if lb.container_name is not None:
+            out += _check_target(
+                at, "load balancer", lb.container_name, lb.container_port, containers
+            )
+    for i, reg in enumerate(s.service_registries):
+        if reg.container_name is not None:
+            at = ("spec", "serviceRegistries", i)
+            out += _check_target(
+                at, "service registry", reg.container_name, reg.container_port, containers
+            )
     out += _check_deployment(svc)
     out += _check_autoscaling(svc)
     return out
@@ -494,14 +698,18 @@ def _check_autoscaling(svc: EcsService) -> list[Finding]:
         out.append(
             Finding(
                 (*at, "minCapacity"),
-                f"minCapacity {a.min_capacity} is above maxCapacity {a.max_capacity}",
+                f"minCapacity {a.min_capacity} is above maxCapacity {a.max_capacity}: Application Auto Scaling rejects the range",
             )
         )
-    elif not a.min_capacity <= svc.spec.desired_count <= a.max_capacity:
+    elif (
+        "desired_count" in svc.spec.model_fields_set
+        and not a.min_capacity <= svc.spec.desired_count <= a.max_capacity
+    ):
+        # Unset, desiredCount is just the first count and autoscaling owns it from there.
         out.append(
             Finding(
                 ("spec", "desiredCount"),
-                f"desiredCount {svc.spec.desired_count} is outside autoScaling's {a.min_capacity}..{a.max_capacity}; autoscaling will move it",
+                f"desiredCount {svc.spec.desired_count} is outside autoScaling's {a.min_capacity}..{a.max_capacity}; autoscaling will move it, so set it within the range (or leave it out)",
                 "warning",
             )
         )
@@ -536,7 +744,38 @@ def _check_autoscaling(svc: EcsService) -> list[Finding]:
 
 def check_task(task: EcsTask, td: TaskDefinitionInput) -> list[Finding]:
     out, fargate = _check_placement(task, td)
-    return out + check_task_definition(td, fargate=fargate)
+    out += check_task_definition(td, fargate=fargate)
+    overrides = task.spec.overrides
+    if overrides is None:
+        return out
+    at: DocPath = ("spec", "overrides")
+    names = [c.name for c in td.container_definitions if c.name]
+    for i, co in enumerate(overrides.container_overrides or []):
+        if co.name not in names:
+            out.append(
+                Finding(
+                    (*at, "containerOverrides", i, "name"),
+                    f"containerOverrides names container {co.name!r}, which the task definition does not have (containers: {', '.join(repr(n) for n in names) or 'none'})",
+                )
+            )
+    if fargate and (overrides.cpu is not None or overrides.memory is not None):
+
+        def size(
+            value: str | int | None, td_value: str | int | None, field: str, parse: Parser
+        ) -> int | None:
+            if value is None:  # the task definition's own, already checked there
+                return _size([], td_value, (), parse)
+            return _size(out, value, (*at, field), parse, in_td=False)
+
+        cpu = size(overrides.cpu, td.cpu, "cpu", cpu_units)
+        memory = size(overrides.memory, td.memory, "memory", memory_mib)
+        problem = _fargate_size_problem(cpu, memory) if cpu and memory else None
+        if problem is not None:
+            field, message = problem
+            if field == "memory" and overrides.memory is None:
+                field = "cpu"  # the task definition's memory does not fit the cpu override
+            out.append(Finding((*at, field), f"with overrides: {message}"))
+    return out
 
 
 def check_cluster(cluster: EcsCluster) -> list[Finding]:
@@ -559,12 +798,23 @@ def check_cluster(cluster: EcsCluster) -> list[Finding]:
                     f"containerInsights is 'enabled', 'enhanced' or 'disabled', not {setting.value!r}",
                 )
             )
-    for i, item in enumerate(s.default_capacity_provider_strategy):
-        if item.capacity_provider not in s.capacity_providers:
+    providers: set[str] = set()
+    for i, name in enumerate(s.capacity_providers):
+        if name in providers:
             out.append(
                 Finding(
-                    ("spec", "defaultCapacityProviderStrategy", i, "capacityProvider"),
-                    f"default strategy uses {item.capacity_provider!r}, which is not in capacityProviders {s.capacity_providers}",
+                    ("spec", "capacityProviders", i), f"capacity provider {name!r} is listed twice"
                 )
             )
+        providers.add(name)
+    strategy_at: DocPath = ("spec", "defaultCapacityProviderStrategy")
+    for i, item in enumerate(s.default_capacity_provider_strategy):
+        if item.capacity_provider not in providers:
+            out.append(
+                Finding(
+                    (*strategy_at, i, "capacityProvider"),
+                    f"default strategy uses {item.capacity_provider!r}, which is not in capacityProviders {s.capacity_providers}: add it there",
+                )
+            )
+    out += check_strategy(s.default_capacity_provider_strategy, strategy_at)
     return out

@@ -14,7 +14,9 @@ import pytest
 REPO = Path(__file__).resolve().parent.parent
 
 
-def run_cli(*args: str, cwd: Path | None = None, timeout: float = 60) -> subprocess.CompletedProcess[str]:
+def run_cli(
+    *args: str, cwd: Path | None = None, timeout: float = 60
+) -> subprocess.CompletedProcess[str]:
     """The installed console script's code path, in a child process like a user's shell."""
     return subprocess.run(
         [sys.executable, "-m", "controller", *args],

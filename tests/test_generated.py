@@ -28,7 +28,7 @@ def _walk(node: object, path: str = "") -> list[str]:
     """Places that break Kubernetes' structural-schema rules."""
     problems: list[str] = []
     if isinstance(node, dict):
-        if "$ref" in node or "anyOf" in node and "type" not in node:
+        if "$ref" in node or ("anyOf" in node and "type" not in node):
             problems.append(path)
         is_schema = "type" in node or "x-kubernetes-preserve-unknown-fields" in node
         if "properties" in node and "additionalProperties" in node:

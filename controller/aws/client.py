@@ -184,7 +184,7 @@ class AwsClients:
         return client
 
     async def call(
-        self, service: str, operation: str, region: str | None = None, **params: Any
+        self, service: str, operation: str, region: str | None = None, /, **params: Any
     ) -> dict[str, Any]:
         """One API call; raises an AwsError subclass on failure."""
         region = region or self.settings.region

@@ -30,7 +30,7 @@ from controller.api.ecs_shapes import (
 class LiveModel(Model):
     """A response model: lax types (botocore already typed them), unknown fields ignored."""
 
-    model_config = ConfigDict(strict=False, extra="ignore")
+    model_config = ConfigDict(strict=False, extra="ignore", validate_by_name=True)
 
     @classmethod
     def parse(cls, raw: dict[str, Any]) -> Self:
@@ -170,6 +170,6 @@ class ScalableTarget(LiveModel):
 
 class ScalingPolicy(LiveModel):
     policy_name: str
-    policy_arn: str
+    policy_arn: str | None = Field(default=None, alias="policyARN")
     policy_type: str
     target_tracking_scaling_policy_configuration: dict[str, Any] | None = None

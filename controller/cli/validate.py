@@ -1,8 +1,4 @@
-"""The `ecs-gitops` command line: parse options, call into the package, map exit codes.
-
-Exit codes are a contract (DESIGN.md): 0 success, 1 the answer is "no" (invalid,
-differs), 2 a usage or operational error. click's own usage errors already exit 2.
-"""
+"""`validate` and `schema`: the commands that need no AWS."""
 
 from __future__ import annotations
 
@@ -15,46 +11,16 @@ from typing import Any
 import click
 import yaml
 
-from controller import __version__
 from controller.api.crd import all_crds
+from controller.cli.options import env, log_options
 from controller.loader import LoadResult, load_tree
 from controller.observability import logging as obs_logging
 from controller.sources.directory import open_path
 
-ENV_PREFIX = "ECS_GITOPS"
 
-
-def _env(name: str) -> str:
-    return f"{ENV_PREFIX}_{name.upper().replace('-', '_')}"
-
-
-def log_options(func: Any) -> Any:
-    func = click.option(
-        "--log-format",
-        type=click.Choice(["auto", "json", "console"]),
-        default="auto",
-        envvar=_env("log_format"),
-        show_default=True,
-        help="json when not a terminal, coloured console otherwise.",
-    )(func)
-    return click.option(
-        "--log-level",
-        type=click.Choice(obs_logging.LEVELS, case_sensitive=False),
-        default="info",
-        envvar=_env("log_level"),
-        show_default=True,
-    )(func)
-
-
-@click.group(context_settings={"help_option_names": ["-h", "--help"], "max_content_width": 100})
-@click.version_option(__version__, prog_name="ecs-gitops")
-def main() -> None:
-    """GitOps for Amazon ECS: make ECS services match what is committed."""
-
-
-@main.command()
+@click.command()
 @click.argument("paths", nargs=-1, required=True, type=click.Path(exists=True))
-@click.option("--strict", is_flag=True, envvar=_env("strict"), help="Warnings fail too.")
+@click.option("--strict", is_flag=True, envvar=env("strict"), help="Warnings fail too.")
 @click.option(
     "--output",
     "-o",
@@ -110,7 +76,7 @@ def validate(
     sys.exit(1 if failed else 0)
 
 
-@main.command()
+@click.command()
 @click.option(
     "--out",
     "out_dir",

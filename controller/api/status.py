@@ -1,0 +1,69 @@
+"""The status of a resource as the controller reports it (DESIGN.md: Status of a resource).
+
+Flux-style conditions: Ready, Reconciling and Stalled, each with a reason word and a
+message for people. Built by the reconcile layer, read by the CLI, HTTP API and page.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Literal
+
+from pydantic import ConfigDict, Field
+
+from controller.api.base import Model
+
+SyncStatus = Literal["Synced", "OutOfSync", "Unknown"]
+HealthStatus = Literal["Healthy", "Progressing", "Degraded", "Suspended", "Missing", "Unknown"]
+ConditionType = Literal["Ready", "Reconciling", "Stalled"]
+
+
+class StatusModel(Model):
+    model_config = ConfigDict(strict=False, frozen=False, validate_by_name=True)
+
+
+class Condition(StatusModel):
+    type: ConditionType
+    status: Literal["True", "False", "Unknown"]
+    reason: str
+    message: str = ""
+    last_transition_time: datetime | None = None
+
+
+class TaskCounts(StatusModel):
+    desired: int = 0
+    running: int = 0
+    pending: int = 0
+
+
+class RolloutStatus(StatusModel):
+    strategy: str
+    phase: str
+    """Idle, Registering, Creating, Progressing, Promoting, Cleaning, RolledBack, Failed."""
+    step: int | None = None
+    primary_task_set: str | None = None
+    new_task_set: str | None = None
+    started_at: datetime | None = None
+    new_counts: TaskCounts | None = None
+
+
+class ResourceStatus(StatusModel):
+    kind: str
+    name: str
+    cluster: str = ""
+    region: str = ""
+    sync_status: SyncStatus = "Unknown"
+    health_status: HealthStatus = "Unknown"
+    message: str = ""
+    last_applied_revision: str | None = None
+    last_attempted_revision: str | None = None
+    task_definition: str | None = None
+    counts: TaskCounts | None = None
+    rollout: RolloutStatus | None = None
+    conditions: list[Condition] = Field(default_factory=list)
+    last_error: str | None = None
+    stopped_reasons: list[str] = Field(default_factory=list)
+
+    @property
+    def ready(self) -> bool:
+        return self.sync_status == "Synced" and self.health_status == "Healthy"

@@ -1,0 +1,141 @@
+"""`diff` and `sync`: the engine's one-shot commands, against AWS or the emulated AWS."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import sys
+import urllib.error
+import urllib.request
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from typing import Any
+
+import click
+
+from controller.api import EcsService, Resource
+from controller.aws.client import AwsClients, AwsSettings
+from controller.cli.options import LOCAL_ADDR, aws_options, resolve_region
+from controller.cli.progress import SyncProgress
+from controller.errors import EcsGitopsError
+from controller.loader import LoadResult, load_tree
+from controller.observability import logging as obs_logging
+from controller.reconcile.context import Context
+from controller.reconcile.driver import sync_all
+from controller.reconcile.plan import plan_resource
+from controller.sources.directory import open_path
+
+
+def load_source(source: str, service: str | None) -> tuple[LoadResult, list[Resource]]:
+    if not os.path.exists(source):
+        raise click.UsageError(f"source {source!r} does not exist")
+    result = load_tree(open_path(source))
+    for diag in result.diagnostics:
+        click.echo(str(diag), err=True)
+    resources = result.resources
+    if service is not None:
+        resources = [
+            r for r in resources if isinstance(r, EcsService) and r.metadata.name == service
+        ]
+        if not resources:
+            raise click.UsageError(f"no valid EcsService named {service!r} in {source}")
+    return result, resources
+
+
+def _emulator_running(addr: str) -> bool:
+    try:
+        with urllib.request.urlopen(f"http://{addr}/moto-api/", timeout=0.5):
+            return True
+    except (urllib.error.URLError, OSError):
+        return False
+
+
+@asynccontextmanager
+async def aws_session(
+    region: str | None, endpoint_url: str | None, local: bool
+) -> AsyncIterator[AwsClients]:
+    emulator: Any = None
+    if local:
+        for name in ("AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY"):
+            os.environ.setdefault(name, "emulated")
+        if not _emulator_running(LOCAL_ADDR):
+            from controller.local import EmulatedAws
+
+            host, port = LOCAL_ADDR.split(":")
+            emulator = EmulatedAws(host=host, port=int(port))
+            emulator.start()
+            click.echo(
+                f"started {emulator.banner} at {emulator.endpoint_url} in this process "
+                "(it stops with this command; `make run` keeps one up)",
+                err=True,
+            )
+        endpoint_url = f"http://{LOCAL_ADDR}"
+    settings = AwsSettings(region=resolve_region(region, local), endpoint_url=endpoint_url)
+    try:
+        async with AwsClients(settings) as aws:
+            yield aws
+    finally:
+        if emulator is not None:
+            emulator.stop()
+
+
+@click.command()
+@click.option("--source", required=True, envvar="ECS_GITOPS_SOURCE", help="Desired state: a path.")
+@click.option("--service", default=None, help="Only this EcsService.")
+@click.option("--color/--no-color", default=None, help="Default: colour on a terminal.")
+@aws_options
+def diff(source: str, service: str | None, color: bool | None, **opts: Any) -> None:
+    """Show how live ECS differs from the source: exit 0 in sync, 1 differs, 2 error."""
+    obs_logging.configure(opts["log_level"], opts["log_format"])
+    result, resources = load_source(source, service)
+    use_color = sys.stdout.isatty() if color is None else color
+
+    async def run() -> int:
+        async with aws_session(opts["region"], opts["endpoint_url"], opts["local"]) as aws:
+            ctx = Context(aws, instance=opts["instance_name"], dry_run=True)
+            differs = False
+            for resource in resources:
+                text = await plan_resource(resource, ctx, color=use_color)
+                if text:
+                    differs = True
+                    click.echo(text, nl=not text.endswith("\n"))
+            return 1 if differs else 0
+
+    try:
+        code = asyncio.run(run())
+    except EcsGitopsError as exc:
+        click.echo(f"error: {exc}", err=True)
+        sys.exit(2)
+    sys.exit(2 if result.errors else code)
+
+
+@click.command()
+@click.option("--source", required=True, envvar="ECS_GITOPS_SOURCE", help="Desired state: a path.")
+@click.option("--service", default=None, help="Only this EcsService.")
+@click.option(
+    "--timeout",
+    type=float,
+    default=900.0,
+    show_default=True,
+    help="Seconds to wait for everything to be Synced and Healthy.",
+)
+@aws_options
+def sync(source: str, service: str | None, timeout: float, **opts: Any) -> None:
+    """Reconcile once and wait: exit 0 when every resource is Synced and Healthy."""
+    obs_logging.configure(opts["log_level"], opts["log_format"])
+    result, resources = load_source(source, service)
+
+    async def run() -> bool:
+        async with aws_session(opts["region"], opts["endpoint_url"], opts["local"]) as aws:
+            ctx = Context(aws, instance=opts["instance_name"], dry_run=opts["dry_run"])
+            with SyncProgress(resources, sys.stderr) as progress:
+                outcome = await sync_all(resources, ctx, within=timeout, on_status=progress.update)
+            progress.summary(outcome, aws.stats)
+            return outcome.ok
+
+    try:
+        ok = asyncio.run(run())
+    except EcsGitopsError as exc:
+        click.echo(f"error: {exc}", err=True)
+        sys.exit(2)
+    sys.exit(0 if ok and not result.errors else 1)

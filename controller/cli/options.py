@@ -1,0 +1,88 @@
+"""Options shared by commands; each is also an ECS_GITOPS_<NAME> environment variable."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Callable
+from typing import Any, TypeVar
+
+import click
+
+from controller.observability import logging as obs_logging
+
+ENV_PREFIX = "ECS_GITOPS"
+LOCAL_ADDR = "127.0.0.1:4599"
+"""Where the emulated AWS listens for --local (`make run` keeps one up there)."""
+LOCAL_REGION = "ap-northeast-2"
+
+F = TypeVar("F", bound=Callable[..., Any])
+
+
+def env(name: str) -> str:
+    return f"{ENV_PREFIX}_{name.upper().replace('-', '_')}"
+
+
+def log_options(func: F) -> F:
+    func = click.option(
+        "--log-format",
+        type=click.Choice(["auto", "json", "console"]),
+        default="auto",
+        envvar=env("log_format"),
+        show_default=True,
+        help="json when not a terminal, coloured console otherwise.",
+    )(func)
+    return click.option(
+        "--log-level",
+        type=click.Choice(obs_logging.LEVELS, case_sensitive=False),
+        default="warning",
+        envvar=env("log_level"),
+        show_default=True,
+    )(func)
+
+
+def aws_options(func: F) -> F:
+    for decorator in reversed(
+        [
+            click.option(
+                "--region",
+                envvar=env("region"),
+                help="Default AWS region (else AWS_REGION / AWS_DEFAULT_REGION).",
+            ),
+            click.option(
+                "--endpoint-url",
+                envvar=[env("endpoint_url"), "AWS_ENDPOINT_URL"],
+                help="AWS endpoint override (an ECS-compatible emulator).",
+            ),
+            click.option(
+                "--local",
+                is_flag=True,
+                envvar=env("local"),
+                help=f"Use the embedded emulated AWS (at {LOCAL_ADDR}; started "
+                "in-process when none is running there).",
+            ),
+            click.option(
+                "--dry-run",
+                is_flag=True,
+                envvar=env("dry_run"),
+                help="Detect and report only; change nothing.",
+            ),
+            click.option(
+                "--instance-name",
+                default="ecs-gitops",
+                envvar=env("instance_name"),
+                show_default=True,
+                help="Value of the managed-by tag.",
+            ),
+        ]
+    ):
+        func = decorator(func)
+    return log_options(func)
+
+
+def resolve_region(region: str | None, local: bool) -> str:
+    region = region or os.environ.get("AWS_REGION") or os.environ.get("AWS_DEFAULT_REGION")
+    if region:
+        return region
+    if local:
+        return LOCAL_REGION
+    raise click.UsageError("no AWS region: pass --region or set AWS_REGION")

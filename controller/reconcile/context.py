@@ -1,0 +1,53 @@
+"""What a reconcile needs besides the resource: AWS access, identity, clock, mode.
+
+One Context lives as long as the controller (or one CLI command), so the per-region
+Ecs objects, and with them the task definition cache, survive across reconciles.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+
+from controller.aws.autoscaling import AutoScaling
+from controller.aws.client import AwsClients
+from controller.aws.ecs import Ecs
+
+
+def utcnow() -> datetime:
+    return datetime.now(UTC)
+
+
+@dataclass
+class Context:
+    aws: AwsClients
+    instance: str = "ecs-gitops"
+    dry_run: bool = False
+    revision: str | None = None
+    """The source revision (commit) being applied, for status and tags."""
+    clock: Callable[[], datetime] = utcnow
+    _ecs: dict[str, Ecs] = field(default_factory=dict)
+    _scaling: dict[str, AutoScaling] = field(default_factory=dict)
+
+    @property
+    def default_region(self) -> str:
+        return self.aws.settings.region
+
+    def region_of(self, region: str | None) -> str:
+        return region or self.default_region
+
+    def ecs(self, region: str) -> Ecs:
+        if region not in self._ecs:
+            self._ecs[region] = Ecs(self.aws, region)
+        return self._ecs[region]
+
+    def autoscaling(self, region: str) -> AutoScaling:
+        if region not in self._scaling:
+            self._scaling[region] = AutoScaling(self.aws, region)
+        return self._scaling[region]
+
+
+def cluster_name(ref: str) -> str:
+    """A cluster ARN or name, as the name."""
+    return ref.rsplit("/", 1)[-1]

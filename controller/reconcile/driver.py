@@ -1,0 +1,161 @@
+"""Drive reconciles to the end for a one-shot `sync`: clusters first, then services.
+
+Each resource is reconciled until it reports done, with its own schedule: the
+requeue-after it asked for, or exponential backoff (capped) after a retryable error.
+A terminal error ends that resource as Stalled. The long-running controller uses the
+work queue instead; this driver is the same contract run to completion.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+
+import structlog
+
+from controller.api import EcsCluster, EcsService, EcsTask, Resource, ResourceKey, resource_key
+from controller.api.status import ResourceStatus
+from controller.errors import AwsError, EcsGitopsError, ReconcileError
+from controller.reconcile.cluster import reconcile_cluster
+from controller.reconcile.context import Context, cluster_name
+from controller.reconcile.result import Result
+from controller.reconcile.service import reconcile_service
+from controller.reconcile.status import conditions_for
+
+log = structlog.get_logger(__name__)
+
+BACKOFF_BASE = 0.5
+BACKOFF_CAP = 30.0
+
+
+async def reconcile_once(resource: Resource, ctx: Context) -> Result:
+    """One reconcile of any kind."""
+    structlog.contextvars.bind_contextvars(revision=ctx.revision)
+    try:
+        if isinstance(resource, EcsCluster):
+            return await reconcile_cluster(resource, ctx)
+        if isinstance(resource, EcsService):
+            return await reconcile_service(resource, ctx)
+        return _task_status(resource, ctx)
+    finally:
+        structlog.contextvars.unbind_contextvars("resource", "revision")
+
+
+def _task_status(task: EcsTask, ctx: Context) -> Result:
+    status = ResourceStatus(
+        kind="EcsTask",
+        name=task.metadata.name,
+        cluster=cluster_name(task.spec.cluster),
+        region=ctx.region_of(task.spec.region),
+        sync_status="Synced",
+        health_status="Healthy",
+        message="run as a hook by the services that name it",
+    )
+    status.conditions = conditions_for(status)
+    return Result(status)
+
+
+def error_status(resource: Resource, ctx: Context, exc: EcsGitopsError) -> ResourceStatus:
+    key = resource_key(resource)
+    status = ResourceStatus(
+        kind=key.kind,
+        name=key.name,
+        cluster=key.cluster,
+        region=ctx.region_of(resource.spec.region),
+        sync_status="Unknown",
+        health_status="Degraded" if isinstance(exc, ReconcileError) else "Unknown",
+        last_error=str(exc),
+        message=str(exc),
+        last_attempted_revision=ctx.revision,
+    )
+    stalled = not getattr(exc, "retryable", False)
+    status.conditions = conditions_for(
+        status, stalled_reason=type(exc).__name__ if stalled else None
+    )
+    return status
+
+
+@dataclass
+class _Entry:
+    resource: Resource
+    due: float = 0.0
+    attempts: int = 0
+    status: ResourceStatus | None = None
+    done: bool = False
+    stalled: bool = False
+
+
+@dataclass
+class SyncOutcome:
+    statuses: dict[ResourceKey, ResourceStatus] = field(default_factory=dict)
+    timed_out: bool = False
+
+    @property
+    def ok(self) -> bool:
+        return not self.timed_out and all(s.ready for s in self.statuses.values())
+
+
+async def sync_all(
+    resources: list[Resource],
+    ctx: Context,
+    *,
+    within: float,
+    on_status: Callable[[ResourceKey, ResourceStatus], None] | None = None,
+) -> SyncOutcome:
+    """Reconcile every resource until each is done or stalled, or `within` seconds pass."""
+    deadline = time.monotonic() + within
+    outcome = SyncOutcome()
+    clusters = [r for r in resources if isinstance(r, EcsCluster)]
+    others = [r for r in resources if not isinstance(r, EcsCluster)]
+    for wave in (clusters, others):
+        entries = {resource_key(r): _Entry(r) for r in wave}
+        while True:
+            pending = [e for e in entries.values() if not e.done]
+            if not pending:
+                break
+            now = time.monotonic()
+            if now >= deadline:
+                outcome.timed_out = True
+                break
+            due = [e for e in pending if e.due <= now]
+            if not due:
+                await asyncio.sleep(min(min(e.due for e in pending), deadline) - now)
+                continue
+            for entry in due:
+                await _step(entry, ctx)
+                key = resource_key(entry.resource)
+                assert entry.status is not None
+                outcome.statuses[key] = entry.status
+                if on_status is not None:
+                    on_status(key, entry.status)
+        if outcome.timed_out:
+            break
+    return outcome
+
+
+async def _step(entry: _Entry, ctx: Context) -> None:
+    try:
+        result = await reconcile_once(entry.resource, ctx)
+    except AwsError as exc:
+        if exc.retryable:
+            entry.attempts += 1
+            delay = min(BACKOFF_CAP, BACKOFF_BASE * 2 ** (entry.attempts - 1))
+            entry.due = time.monotonic() + delay
+            entry.status = error_status(entry.resource, ctx, exc)
+            log.warning("reconcile_retry", error=str(exc), retry_in=delay)
+            return
+        entry.status, entry.done, entry.stalled = error_status(entry.resource, ctx, exc), True, True
+        log.error("reconcile_stalled", error=str(exc))
+        return
+    except ReconcileError as exc:
+        entry.status, entry.done, entry.stalled = error_status(entry.resource, ctx, exc), True, True
+        log.error("reconcile_stalled", error=str(exc))
+        return
+    entry.attempts = 0
+    entry.status = result.status
+    if result.requeue_after is None:
+        entry.done = True
+    else:
+        entry.due = time.monotonic() + result.requeue_after

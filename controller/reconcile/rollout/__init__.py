@@ -1,0 +1,1 @@
+"""Rollout strategies over task sets, one level-triggered step per reconcile."""

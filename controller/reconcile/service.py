@@ -1,0 +1,217 @@
+"""Reconcile one EcsService: create it, keep its fields, roll out its task sets.
+
+Order of steps within one reconcile, each skipped when live already matches:
+  1. the service is missing      -> create it (EXTERNAL controller, managed-by tag)
+  2. it is not ours              -> Conflict (terminal: never touched)
+  3. in-place fields differ      -> one UpdateService (desiredCount, grace period, ...)
+  4. tags differ                 -> TagResource / UntagResource
+  5. the task set differs        -> one rollout step (the strategy decides)
+  6. autoscaling differs         -> register the target, put or delete policies
+The live state is read at the start of every call; nothing is remembered between calls.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import structlog
+
+from controller.api.common import MANAGED_BY_TAG, TAG_PREFIX
+from controller.api.service import EcsService
+from controller.api.status import ResourceStatus, TaskCounts
+from controller.aws.models import LiveService
+from controller.errors import Conflict
+from controller.reconcile.autoscaling import reconcile_autoscaling
+from controller.reconcile.context import Context, cluster_name
+from controller.reconcile.normalize import compare_service
+from controller.reconcile.result import Result
+from controller.reconcile.rollout.base import FAILED_REASON_TAG, FAILED_TAG, RolloutInput, Step
+from controller.reconcile.rollout.bluegreen import BlueGreen
+from controller.reconcile.status import conditions_for
+from controller.reconcile.taskset import DesiredTaskSet
+
+log = structlog.get_logger(__name__)
+
+IN_PLACE = {
+    "desiredCount": "desiredCount",
+    "healthCheckGracePeriodSeconds": "healthCheckGracePeriodSeconds",
+    "placementConstraints": "placementConstraints",
+    "placementStrategy": "placementStrategy",
+    "enableExecuteCommand": "enableExecuteCommand",
+    "propagateTags": "propagateTags",
+    "enableECSManagedTags": "enableECSManagedTags",
+}
+
+
+def desired_tags(svc: EcsService, instance: str) -> dict[str, str]:
+    return {**svc.spec.tags, MANAGED_BY_TAG: instance}
+
+
+def ensure_ours(live: LiveService, instance: str, what: str) -> None:
+    owner = live.managed_by
+    if owner is None:
+        raise Conflict(
+            f"{what} exists but was not created by ecs-gitops (no tag {MANAGED_BY_TAG}); "
+            "it is left untouched. Delete it, or tag it to hand it over."
+        )
+    if owner != instance:
+        raise Conflict(f"{what} is managed by ecs-gitops instance {owner!r}, not {instance!r}")
+    if live.deployment_controller != "EXTERNAL":
+        raise Conflict(
+            f"{what} uses the {live.deployment_controller} deployment controller; "
+            "ecs-gitops deploys through task sets and needs EXTERNAL"
+        )
+
+
+def _create_params(svc: EcsService, instance: str) -> dict[str, Any]:
+    spec = svc.spec
+    params: dict[str, Any] = {
+        "desiredCount": spec.desired_count,
+        "tags": [{"key": k, "value": v} for k, v in sorted(desired_tags(svc, instance).items())],
+        "enableExecuteCommand": spec.enable_execute_command,
+        "enableECSManagedTags": spec.enable_ecs_managed_tags,
+    }
+    if spec.health_check_grace_period_seconds is not None and spec.load_balancers:
+        params["healthCheckGracePeriodSeconds"] = spec.health_check_grace_period_seconds
+    if spec.placement_constraints:
+        params["placementConstraints"] = [p.to_api() for p in spec.placement_constraints]
+    if spec.placement_strategy:
+        params["placementStrategy"] = [p.to_api() for p in spec.placement_strategy]
+    if spec.propagate_tags:
+        params["propagateTags"] = spec.propagate_tags
+    return params
+
+
+def _updates(svc: EcsService, live: LiveService) -> dict[str, Any]:
+    have, want = compare_service(svc.spec, live)
+    params: dict[str, Any] = {}
+    for key, param in IN_PLACE.items():
+        if want.get(key) != have.get(key):
+            value = want.get(key)
+            if value is None:
+                value = [] if key.startswith("placement") else _reset_value(key)
+            params[param] = value
+    return params
+
+
+def _reset_value(key: str) -> Any:
+    return {
+        "healthCheckGracePeriodSeconds": 0,
+        "enableExecuteCommand": False,
+        "propagateTags": "NONE",
+        "enableECSManagedTags": False,
+    }.get(key)
+
+
+def _tag_changes(
+    svc: EcsService, live: LiveService, instance: str
+) -> tuple[dict[str, str], list[str]]:
+    want = desired_tags(svc, instance)
+    add = {k: v for k, v in want.items() if live.tags.get(k) != v}
+    remove = [
+        k
+        for k in live.tags
+        if k not in want and not k.startswith(TAG_PREFIX) and not k.startswith("aws:")
+    ]
+    return add, remove
+
+
+async def reconcile_service(svc: EcsService, ctx: Context) -> Result:
+    spec = svc.spec
+    region = ctx.region_of(spec.region)
+    cluster = cluster_name(spec.cluster)
+    name = svc.metadata.name
+    status = ResourceStatus(
+        kind="EcsService",
+        name=name,
+        cluster=cluster,
+        region=region,
+        last_attempted_revision=ctx.revision,
+    )
+    structlog.contextvars.bind_contextvars(resource=f"EcsService/{cluster}/{name}")
+    if spec.sync_policy.suspend:
+        status.health_status = "Suspended"
+        status.message = "syncPolicy.suspend is set: not reconciled"
+        return _finish(status)
+    ecs = ctx.ecs(region)
+    live = (await ecs.describe_services(cluster, [name])).get(name)
+    want = DesiredTaskSet.from_spec(spec)
+    if live is None:
+        status.sync_status, status.health_status = "OutOfSync", "Missing"
+        if ctx.dry_run:
+            status.message = "service does not exist; would create it"
+            return _finish(status)
+        await ecs.create_service(cluster, name, **_create_params(svc, ctx.instance))
+        log.info("service_created", cluster=cluster, service=name)
+        status.health_status = "Progressing"
+        status.message = "created the service"
+        return _finish(status, requeue_after=0, changed=True)
+    ensure_ours(live, ctx.instance, f"service {name} in cluster {cluster}")
+    status.counts = TaskCounts(
+        desired=live.desired_count, running=live.running_count, pending=live.pending_count
+    )
+    if live.status == "DRAINING":
+        status.sync_status, status.health_status = "OutOfSync", "Progressing"
+        status.message = "the service is draining"
+        return _finish(status, requeue_after=5)
+
+    updates = _updates(svc, live)
+    add, remove = _tag_changes(svc, live, ctx.instance)
+    if updates or add or remove:
+        status.sync_status, status.health_status = "OutOfSync", "Progressing"
+        status.message = "would update " + ", ".join(
+            [*updates, *(["tags"] if add or remove else [])]
+        )
+        if ctx.dry_run:
+            return _finish(status)
+        if updates:
+            await ecs.update_service(cluster, name, **updates)
+            log.info("service_updated", fields=sorted(updates))
+        await ecs.tag(live.service_arn, add)
+        await ecs.untag(live.service_arn, remove)
+        status.message = status.message.replace("would update", "updated")
+        return _finish(status, requeue_after=0, changed=True)
+
+    step = await BlueGreen().step(RolloutInput(ctx, ecs, cluster, svc, live, want))
+    if step is not None:
+        return _from_step(status, step)
+
+    primary = live.primary_task_set
+    if live.tags.keys() & {FAILED_TAG, FAILED_REASON_TAG} and not ctx.dry_run:
+        await ecs.untag(live.service_arn, [FAILED_TAG, FAILED_REASON_TAG])
+        return _finish(status, requeue_after=0, changed=True)
+    scaling_changed = await reconcile_autoscaling(ctx, region, cluster, svc)
+    if scaling_changed:
+        status.sync_status, status.health_status = "OutOfSync", "Progressing"
+        status.message = "autoscaling " + ("differs" if ctx.dry_run else "updated")
+        return _finish(status, requeue_after=None if ctx.dry_run else 0, changed=not ctx.dry_run)
+
+    status.sync_status = "Synced"
+    status.last_applied_revision = ctx.revision
+    status.task_definition = primary.task_definition if primary else None
+    steady = primary is not None and (
+        primary.stability_status in (None, "STEADY_STATE")
+        and (
+            primary.running_count is None
+            or primary.running_count >= (primary.computed_desired_count or 0)
+        )
+    )
+    status.health_status = "Healthy" if steady else "Progressing"
+    status.message = "" if steady else "waiting for the service's tasks to be steady"
+    return _finish(status, requeue_after=None if steady else 5)
+
+
+def _from_step(status: ResourceStatus, step: Step) -> Result:
+    status.sync_status = "OutOfSync"
+    status.health_status = step.health
+    status.rollout = step.rollout
+    status.message = step.message
+    status.stopped_reasons = step.stopped_reasons
+    return _finish(status, requeue_after=step.requeue_after, changed=step.changed)
+
+
+def _finish(
+    status: ResourceStatus, requeue_after: float | None = None, changed: bool = False
+) -> Result:
+    status.conditions = conditions_for(status)
+    return Result(status, requeue_after, changed)

@@ -1,0 +1,84 @@
+"""The task set a spec asks for, its identity, and its task definition revision.
+
+A task set's externalId is a digest of everything that makes it what it is (the
+normalized task definition and the task-set-level fields: launch type or capacity
+provider strategy, platform version, network, load balancers, registries). It is how a
+reconcile, after a crash or a lost response, recognises the set an earlier attempt
+created, so a retry never creates a second one. Task definitions are registered only
+when no revision with the same content digest (tag ecs-gitops.dev/spec-hash) exists.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from dataclasses import dataclass
+from typing import Any
+
+import structlog
+
+from controller.api.common import MANAGED_BY_TAG, SPEC_HASH_TAG
+from controller.api.ecs_shapes import TaskDefinitionInput
+from controller.api.service import EcsServiceSpec
+from controller.aws.ecs import Ecs
+from controller.aws.models import LiveTaskSet
+from controller.reconcile.normalize import canonical_task_set_fields, spec_hash
+
+log = structlog.get_logger(__name__)
+
+EXTERNAL_ID_PREFIX = "ecs-gitops:"
+
+
+@dataclass(frozen=True)
+class DesiredTaskSet:
+    spec: EcsServiceSpec
+    spec_hash: str
+    """Digest of the normalized task definition."""
+    external_id: str
+    fields: dict[str, Any]
+
+    @classmethod
+    def from_spec(cls, spec: EcsServiceSpec) -> DesiredTaskSet:
+        td_hash = spec_hash(spec.task_definition_input)
+        fields = canonical_task_set_fields(spec)
+        body = json.dumps({"td": td_hash, "set": fields}, sort_keys=True, separators=(",", ":"))
+        digest = hashlib.sha256(body.encode()).hexdigest()[:20]
+        return cls(spec, td_hash, f"{EXTERNAL_ID_PREFIX}{digest}", fields)
+
+    @property
+    def task_definition(self) -> TaskDefinitionInput:
+        return self.spec.task_definition_input
+
+    def matches(self, task_set: LiveTaskSet) -> bool:
+        return task_set.external_id == self.external_id
+
+
+async def find_task_definition(ecs: Ecs, want: DesiredTaskSet, hints: list[str]) -> str | None:
+    """The ARN of a registered revision with the desired content, or None.
+
+    Revisions in use by the service's task sets are checked first (cached by ARN, so
+    free after the first look), then the family's latest ACTIVE revision.
+    """
+    for arn in hints:
+        live = await ecs.describe_task_definition(arn)
+        if live is not None and live.spec_hash == want.spec_hash:
+            return live.arn
+    latest = await ecs.describe_task_definition(want.task_definition.family)
+    if latest is not None and latest.status == "ACTIVE" and latest.spec_hash == want.spec_hash:
+        return latest.arn
+    return None
+
+
+async def ensure_task_definition(
+    ecs: Ecs, want: DesiredTaskSet, hints: list[str], instance: str
+) -> tuple[str, bool]:
+    """The ARN of a revision with the desired content, registering one if none exists.
+    Returns (arn, registered)."""
+    arn = await find_task_definition(ecs, want, hints)
+    if arn is not None:
+        return arn, False
+    live = await ecs.register_task_definition(
+        want.task_definition, {SPEC_HASH_TAG: want.spec_hash, MANAGED_BY_TAG: instance}
+    )
+    log.info("task_definition_registered", arn=live.arn, spec_hash=want.spec_hash)
+    return live.arn, True

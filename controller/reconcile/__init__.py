@@ -1,0 +1,1 @@
+"""Reconcile: normalize and diff desired against live state, plan and roll out changes."""

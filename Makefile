@@ -18,8 +18,8 @@ $(STAMP): pyproject.toml constraints.txt
 install: $(STAMP)
 
 run: $(STAMP)
-	@echo "ecs-gitops: the engine has not landed yet; validating the bundled examples/"
 	$(BIN)/ecs-gitops validate examples/
+	$(BIN)/ecs-gitops run --local --source examples/quickstart --poll-interval 2
 
 lint: $(STAMP)
 	$(BIN)/ruff check controller tests bench tools

@@ -5,9 +5,11 @@ from __future__ import annotations
 import os
 import subprocess
 import sys
+import time
 import urllib.request
 from collections.abc import Callable, Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -57,9 +59,10 @@ def free_port() -> int:
 
 @pytest.fixture(scope="session")
 def moto_server() -> Iterator[str]:
-    """A real moto server on loopback, shared by the session; its endpoint URL."""
-    from moto.server import ThreadedMotoServer
+    """A plain moto server in its own process on loopback; its endpoint URL.
 
+    A separate process keeps it plain: the emulated AWS patches moto in-process, and a
+    test of how we cope with real moto must not see those patches."""
     for name, value in {
         "AWS_ACCESS_KEY_ID": "testing",
         "AWS_SECRET_ACCESS_KEY": "testing",
@@ -68,12 +71,26 @@ def moto_server() -> Iterator[str]:
     }.items():
         os.environ[name] = value
     port = free_port()
-    server = ThreadedMotoServer(ip_address="127.0.0.1", port=port, verbose=False)
-    server.start()
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "moto.server", "-H", "127.0.0.1", "-p", str(port)],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    url = f"http://127.0.0.1:{port}"
     try:
-        yield f"http://127.0.0.1:{port}"
+        deadline = time.monotonic() + 30
+        while True:
+            try:
+                with urllib.request.urlopen(f"{url}/moto-api/", timeout=1):
+                    break
+            except OSError:
+                if time.monotonic() > deadline or proc.poll() is not None:
+                    raise RuntimeError("moto server did not start") from None
+                time.sleep(0.1)
+        yield url
     finally:
-        server.stop()
+        proc.terminate()
+        proc.wait(timeout=10)
 
 
 @pytest.fixture
@@ -83,3 +100,21 @@ def aws_endpoint(moto_server: str) -> str:
     with urllib.request.urlopen(request, timeout=10):
         pass
     return moto_server
+
+
+@pytest.fixture(scope="session")
+def emulated_server() -> Iterator[Any]:
+    """The emulated AWS (moto + task-set emulator) on a free loopback port, fast timings."""
+    from controller.local import EmulatedAws
+
+    for name, value in {"AWS_ACCESS_KEY_ID": "testing", "AWS_SECRET_ACCESS_KEY": "testing"}.items():
+        os.environ.setdefault(name, value)
+    with EmulatedAws(task_start_delay=0.2, tick_interval=0.05) as aws:
+        yield aws
+
+
+@pytest.fixture
+def emulated(emulated_server: Any) -> Any:
+    """The emulated AWS, reset to its empty state (network pre-created) for this test."""
+    emulated_server.reset()
+    return emulated_server

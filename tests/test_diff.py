@@ -10,14 +10,14 @@ from typing import Any
 import pytest
 import structlog
 
-from controller.reconcile.diff import Change, changed_paths, changes, render_diff, render_yaml
-from controller.reconcile.mask import (
+from controller.observability.mask import (
     MASK,
     looks_secret,
     mask_document,
     mask_log_event,
     mask_url_credentials,
 )
+from controller.reconcile.diff import Change, changed_paths, changes, render_diff, render_yaml
 
 ANSI = re.compile(r"\x1b\[[0-9;]*m")
 PASSWORD = "hunter2-correct-horse"

@@ -118,6 +118,9 @@ def map_client_error(service: str, operation: str, exc: ClientError) -> AwsError
     code = str(error.get("Code", "Unknown"))
     message = str(error.get("Message", "")) or str(exc)
     status = int(exc.response.get("ResponseMetadata", {}).get("HTTPStatusCode", 0) or 0)
+    if "<html" in message.lower():  # an error page, not an AWS error document
+        title = re.search(r"<title>(.*?)</title>", message, re.I | re.S)
+        message = f"HTTP {status or code}: {title.group(1).strip() if title else 'error page'}"
     if code in THROTTLE_CODES or status == 429:
         return AwsThrottled(service, operation, code, message)
     if code in NOT_FOUND_CODES or (
@@ -167,7 +170,8 @@ class AwsClients:
                 config = AioConfig(
                     retries={
                         "mode": "standard",
-                        "max_attempts": 1 if mutating else self.settings.max_attempts,
+                        # total attempts, the first included: 1 means never resent
+                        "total_max_attempts": 1 if mutating else self.settings.max_attempts,
                     },
                     connect_timeout=self.settings.connect_timeout,
                     read_timeout=self.settings.read_timeout,

@@ -238,6 +238,9 @@ class Ecs:
         self, td: TaskDefinitionInput, tags: dict[str, str]
     ) -> LiveTaskDefinition:
         body = td.to_api()
+        for size in ("cpu", "memory"):  # numbers are allowed in files, strings by the API
+            if size in body:
+                body[size] = str(body[size])
         body_tags = {t["key"]: t["value"] for t in body.pop("tags", [])}
         body_tags.update(tags)
         resp = await self._call("RegisterTaskDefinition", **body, tags=tag_list(body_tags))
@@ -257,6 +260,19 @@ class Ecs:
         live = _task_definition(resp["taskDefinition"], resp.get("tags", []))
         self._task_definitions[live.arn] = live
         return live
+
+    async def recent_task_definitions(self, family: str, limit: int) -> list[str]:
+        """ARNs of the family's newest ACTIVE revisions, newest first."""
+        resp = await self._call(
+            "ListTaskDefinitions",
+            familyPrefix=family,
+            status="ACTIVE",
+            sort="DESC",
+            maxResults=limit,
+        )
+        arns: list[str] = resp.get("taskDefinitionArns", [])
+        # familyPrefix matches prefixes: keep this family only
+        return [a for a in arns if a.rsplit("/", 1)[-1].rsplit(":", 1)[0] == family][:limit]
 
     # tasks
 

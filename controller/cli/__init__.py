@@ -24,6 +24,7 @@ def _register() -> None:
     main.add_command(validate.schema)
     main.add_command(engine.diff)
     main.add_command(engine.sync)
+    main.add_command(engine.run)
 
 
 _register()

@@ -2,6 +2,8 @@
 
 Events are short snake_case phrases with key=value context; anything bound with
 structlog.contextvars (resource, revision, reconcile_id) rides along automatically.
+Values under secret-looking keys, and credentials inside URLs, are masked before any
+renderer sees them.
 """
 
 from __future__ import annotations
@@ -11,6 +13,8 @@ import sys
 from typing import Literal
 
 import structlog
+
+from controller.observability.mask import mask_log_event
 
 LogFormat = Literal["auto", "json", "console"]
 LEVELS = ("debug", "info", "warning", "error")
@@ -31,6 +35,7 @@ def configure(level: str = "info", fmt: LogFormat = "auto") -> None:
             structlog.processors.TimeStamper(fmt="iso", utc=True),
             structlog.processors.StackInfoRenderer(),
             structlog.processors.format_exc_info,
+            mask_log_event,  # secret-looking values never reach a log line
             renderer,
         ],
         wrapper_class=structlog.make_filtering_bound_logger(

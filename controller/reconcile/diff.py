@@ -15,7 +15,7 @@ from typing import Any, Literal
 
 import yaml
 
-from controller.reconcile.mask import mask_document
+from controller.observability.mask import mask_document
 
 RED = "\x1b[31m"
 GREEN = "\x1b[32m"

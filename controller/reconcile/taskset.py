@@ -27,6 +27,8 @@ from controller.reconcile.normalize import canonical_task_set_fields, spec_hash
 log = structlog.get_logger(__name__)
 
 EXTERNAL_ID_PREFIX = "ecs-gitops:"
+RECENT_REVISIONS = 5
+"""How many of a family's newest revisions are searched for identical content."""
 
 
 @dataclass(frozen=True)
@@ -57,15 +59,20 @@ async def find_task_definition(ecs: Ecs, want: DesiredTaskSet, hints: list[str])
     """The ARN of a registered revision with the desired content, or None.
 
     Revisions in use by the service's task sets are checked first (cached by ARN, so
-    free after the first look), then the family's latest ACTIVE revision.
+    free after the first look), then the family's newest ACTIVE revisions, so a revert in
+    Git reuses the revision it reverts to instead of registering a copy.
     """
     for arn in hints:
         live = await ecs.describe_task_definition(arn)
         if live is not None and live.spec_hash == want.spec_hash:
             return live.arn
-    latest = await ecs.describe_task_definition(want.task_definition.family)
-    if latest is not None and latest.status == "ACTIVE" and latest.spec_hash == want.spec_hash:
-        return latest.arn
+    family = want.task_definition.family
+    for arn in await ecs.recent_task_definitions(family, RECENT_REVISIONS):
+        if arn in hints:
+            continue
+        live = await ecs.describe_task_definition(arn)
+        if live is not None and live.status == "ACTIVE" and live.spec_hash == want.spec_hash:
+            return live.arn
     return None
 
 

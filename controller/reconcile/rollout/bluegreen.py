@@ -8,7 +8,8 @@ Each call looks at the live task sets and takes the next step:
                                          service tags, stay on the old set (Degraded)
   it is healthy but not PRIMARY        -> make it PRIMARY
   it is PRIMARY, others remain         -> scale each other to 0, then delete it
-A failed externalId is not tried again until the spec changes.
+A failed externalId is not tried again until the spec changes. Deleted sets stay
+DRAINING until ECS has stopped their tasks; they are left to ECS.
 """
 
 from __future__ import annotations
@@ -35,7 +36,8 @@ class BlueGreen:
     name = "blueGreen"
 
     async def step(self, r: RolloutInput) -> Step | None:
-        sets = r.live.task_sets
+        # DRAINING sets are already being deleted by ECS: nothing more to do with them
+        sets = [ts for ts in r.live.task_sets if ts.status != "DRAINING"]
         primary = r.live.primary_task_set
         if primary is not None and r.want.matches(primary):
             return await self._converge(r, primary, sets)

@@ -1,0 +1,48 @@
+"""The emulated AWS for `--local` and the tests (the optional extra `ecs-gitops[local]`).
+
+A moto server on 127.0.0.1 plus an ECS emulator that makes task sets and services behave
+like Fargate: computedDesiredCount from the scale, tasks PENDING then RUNNING after a
+delay, STABILIZING / STEADY_STATE following the counts, stopped tasks with ECS's reasons
+and stop codes, and failure modes chosen by image tag ("crashloop", "pullfail",
+"doesnotexist", "unhealthy", "slow"). It pre-creates the subnets and security groups the
+examples name. It is emulated, never real AWS: see `EMULATED_BANNER`.
+
+Only this package imports moto; the controller reaches it over HTTP via `endpoint_url`.
+
+    config.py   timings, failure modes, ECS's reason strings (no moto)
+    network.py  subnet-aaa / sg-xxx made to exist in moto's EC2
+    tasks.py    one task's lifecycle on moto's Task objects
+    patches.py  fixes to moto's ECS backend while the emulator runs
+    driver.py   the scheduler tick: task sets, deployments, counts, events
+    server.py   EmulatedAws: server, lock, driver thread
+"""
+
+from controller.local.config import (
+    CRASHLOOP,
+    DEFAULT_FAILURE_MODES,
+    EMULATED_BANNER,
+    HEALTHY,
+    PULL_FAIL,
+    SLOW,
+    UNHEALTHY,
+    EmulatorConfig,
+    FailureMode,
+    failure_mode_for_image,
+)
+from controller.local.network import precreate_network
+from controller.local.server import EmulatedAws
+
+__all__ = [
+    "CRASHLOOP",
+    "DEFAULT_FAILURE_MODES",
+    "EMULATED_BANNER",
+    "HEALTHY",
+    "PULL_FAIL",
+    "SLOW",
+    "UNHEALTHY",
+    "EmulatedAws",
+    "EmulatorConfig",
+    "FailureMode",
+    "failure_mode_for_image",
+    "precreate_network",
+]

@@ -1,0 +1,37 @@
+"""The controller's machinery, which knows nothing of ECS: work queue, backoff, clock.
+
+    clock      Clock protocol; MonotonicClock (real) and FakeClock (tests, advance())
+    ratelimit  RateLimiter protocol; ExponentialBackoff (per key, capped, forgotten on success)
+    workqueue  WorkQueue (dedup, one worker per key, delays, backoff), Outcome, run_workers
+
+This package imports nothing else of controller: the layers above hand it keys and
+handlers, and it hands back only time and order.
+"""
+
+from controller.runtime.clock import Clock, FakeClock, MonotonicClock, TimerHandle
+from controller.runtime.ratelimit import ExponentialBackoff, RateLimiter
+from controller.runtime.workqueue import (
+    Action,
+    Outcome,
+    QueueShutDown,
+    WorkQueue,
+    default_is_retryable,
+    run_workers,
+    shut_down_on_signals,
+)
+
+__all__ = [
+    "Action",
+    "Clock",
+    "ExponentialBackoff",
+    "FakeClock",
+    "MonotonicClock",
+    "Outcome",
+    "QueueShutDown",
+    "RateLimiter",
+    "TimerHandle",
+    "WorkQueue",
+    "default_is_retryable",
+    "run_workers",
+    "shut_down_on_signals",
+]

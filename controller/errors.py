@@ -5,7 +5,11 @@
     ├── ManifestError            desired state that cannot be used; carries diagnostics
     │   └── ParseError           a file that is not valid YAML/JSON (has a line and column)
     ├── SourceError              a source that cannot be read
-    │   └── SourceFileError      one file of a source: missing, too large, outside the tree
+    │   ├── SourceFileError      one file of a source: missing, too large, outside the tree
+    │   ├── SourceNotFound       the repository, ref or path named by the source does not exist
+    │   ├── SourceAuthError      the remote refused our credentials (or we had none)
+    │   ├── SourceNetworkError   the remote could not be reached, or git timed out -> retry
+    │   └── SourceUnsupported    a source spec we cannot read (unknown scheme, s3:// for now)
     ├── AwsError                 an AWS call failed (service, operation, code)
     │   ├── AwsRetryable         transient: 5xx, timeouts, connection errors -> backoff
     │   │   └── AwsThrottled     the account's rate limit was hit -> slower backoff
@@ -101,3 +105,21 @@ class Conflict(ReconcileError):
 
 class RolloutFailed(ReconcileError):
     """A rollout failed its health gates and was rolled back, or cannot proceed."""
+
+
+class SourceNotFound(SourceError):
+    """The repository, the ref or the path inside it that a source names does not exist."""
+
+
+class SourceAuthError(SourceError):
+    """The remote refused access: missing, wrong or expired credentials."""
+
+
+class SourceNetworkError(SourceError):
+    """The remote could not be reached or did not answer in time; a later fetch may work."""
+
+    retryable = True
+
+
+class SourceUnsupported(SourceError):
+    """The source spec is malformed or names a kind of source this version cannot read."""

@@ -1,0 +1,320 @@
+"""What every source yields, the plain-directory source, and `open_source`.
+
+Flux's split: a source only fetches and names a revision (an `Artifact`: revision, commit
+time, file set); whoever holds it acts when the revision changes. `wait_for_change` is a
+cheap "maybe changed" signal (file watches, `git ls-remote`, a digest) that `trigger()`
+cuts short, so a webhook or a commit is noticed at once while `fetch` stays the one place
+that does real work. Display names pass through `redact_url`, so no credential reaches a
+log line, a metric label or an error message.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import hashlib
+import os
+import re
+import time
+import urllib.parse
+from dataclasses import dataclass
+from datetime import datetime
+from pathlib import Path
+from typing import Protocol
+
+from controller.api.files import MAX_FILE_BYTES, FileTree
+from controller.errors import SourceFileError, SourceNotFound, SourceUnsupported, UsageError
+from controller.sources.directory import DirectoryTree
+
+DIRECTORY_POLL_SECONDS = 1.0
+
+
+@dataclass(frozen=True, slots=True)
+class Artifact:
+    """One fetched revision of a source."""
+
+    revision: str  # a commit SHA for Git, a content digest for a directory
+    time: datetime | None  # the commit time (UTC), None when the source has no such notion
+    tree: FileTree
+    source: str  # the source's display name, credentials stripped
+
+
+class Source(Protocol):
+    @property
+    def display(self) -> str:
+        """The source as the user wrote it, with any credentials removed."""
+        ...
+
+    async def fetch(self) -> Artifact:
+        """The current revision; SourceError (SourceNotFound, SourceAuthError,
+        SourceNetworkError, ...) with a message naming what is wrong."""
+        ...
+
+    async def wait_for_change(self, timeout: float) -> bool:  # noqa: ASYNC109
+        """True as soon as the source may have a revision other than the last fetched
+        one (or when trigger() was called); False after timeout seconds without one.
+        Before the first fetch it is True at once; after a failed fetch, True when the
+        source changed or every poll interval, so a broken source is retried, not spun."""
+        ...
+
+    def trigger(self) -> None:
+        """Wake wait_for_change now (a push webhook arrived). Call on the loop's thread."""
+        ...
+
+
+class Wakeup:
+    """An event that trigger() sets and a waiter consumes: a sleep that can be cut short."""
+
+    def __init__(self) -> None:
+        self._event = asyncio.Event()
+
+    def set(self) -> None:
+        self._event.set()
+
+    async def sleep(self, seconds: float) -> bool:
+        """Sleep up to seconds; True (and the event consumed) when woken early."""
+        if not self._event.is_set() and seconds > 0:
+            try:
+                async with asyncio.timeout(seconds):
+                    await self._event.wait()
+            except TimeoutError:
+                return False
+        if self._event.is_set():
+            self._event.clear()
+            return True
+        return False
+
+
+_USERINFO = re.compile(r"(?<=://)[^/@\s]*@")
+
+
+def redact_url(url: str) -> str:
+    """url without credentials: https drops the whole user-info (a token is often the user
+    name), ssh keeps only the user name (`git@`), which is no secret."""
+    try:
+        parts = urllib.parse.urlsplit(url)
+    except ValueError:
+        return _USERINFO.sub("", url)
+    if "@" not in parts.netloc:
+        return url
+    userinfo, _, hostport = parts.netloc.rpartition("@")
+    user, has_password, _ = userinfo.partition(":")
+    keep_user = parts.scheme.endswith("ssh") and user and not has_password
+    netloc = f"{user}@{hostport}" if keep_user else hostport
+    return urllib.parse.urlunsplit(parts._replace(netloc=netloc))
+
+
+def redact_text(text: str, *secrets: str) -> str:
+    """text with URL user-info and each given secret value removed (for git's stderr)."""
+    text = _USERINFO.sub("", text)
+    for secret in secrets:
+        if secret:
+            text = text.replace(secret, "***")
+    return text
+
+
+class _SnapshotTree:
+    """A DirectoryTree whose manifests are served from the bytes read when the revision
+    was computed, so the files loaded are exactly the ones the revision names."""
+
+    def __init__(self, tree: DirectoryTree, paths: list[str], data: dict[str, bytes]) -> None:
+        self._tree = tree
+        self._paths = paths
+        self._data = data
+        self._problems = tree.listing_problems()
+
+    @property
+    def display_root(self) -> str:
+        return self._tree.display_root
+
+    def manifest_paths(self) -> list[str]:
+        return list(self._paths)
+
+    def listing_problems(self) -> list[tuple[str, str]]:
+        return list(self._problems)
+
+    def read(self, path: str) -> bytes:
+        data = self._data.get(path)
+        return data if data is not None else self._tree.read(path)
+
+
+class DirectorySource:
+    """A plain directory (not inside a Git work tree): the revision is a digest of its
+    manifests' paths and contents; wait_for_change recomputes it every second or so."""
+
+    def __init__(
+        self, path: str | os.PathLike[str], *, display: str | None = None, poll_interval: float
+    ) -> None:
+        self.path = Path(path)
+        self._display = display if display is not None else str(path)
+        self._interval = max(0.05, min(poll_interval, DIRECTORY_POLL_SECONDS))
+        self._wakeup = Wakeup()
+        self._attempted = False
+        self._last: str | None = None  # None also after a failed fetch
+
+    @property
+    def display(self) -> str:
+        return self._display
+
+    def __repr__(self) -> str:
+        return f"DirectorySource({self._display!r})"
+
+    async def fetch(self) -> Artifact:
+        self._attempted = True
+        self._last = None
+        revision, tree = await asyncio.to_thread(self._snapshot)
+        self._last = revision
+        return Artifact(revision=revision, time=None, tree=tree, source=self._display)
+
+    async def wait_for_change(self, timeout: float) -> bool:  # noqa: ASYNC109 (the protocol's)
+        if not self._attempted:
+            return True
+        deadline = time.monotonic() + timeout
+        while True:
+            left = deadline - time.monotonic()
+            if left <= 0:
+                return False
+            if await self._wakeup.sleep(min(self._interval, left)):
+                return True
+            try:
+                revision, _ = await asyncio.to_thread(self._snapshot)
+            except SourceNotFound:
+                if self._last is not None:
+                    return True  # it went away: let fetch say so
+                continue  # still missing: fetch already said so
+            if revision != self._last:
+                return True
+
+    def trigger(self) -> None:
+        self._wakeup.set()
+
+    def _snapshot(self) -> tuple[str, FileTree]:
+        if not self.path.is_dir():
+            what = "is not a directory" if self.path.exists() else "does not exist"
+            raise SourceNotFound(f"source {self._display}: {what}")
+        tree = DirectoryTree(self.path, display_root=self._display, max_file_bytes=MAX_FILE_BYTES)
+        paths = tree.manifest_paths()
+        digest = hashlib.sha256()
+        data: dict[str, bytes] = {}
+        for path in paths:
+            try:
+                content = tree.read(path)
+            except SourceFileError as exc:
+                marker = f"error:{exc.message}".encode()
+            else:
+                data[path] = content
+                marker = hashlib.sha256(content).hexdigest().encode()
+            digest.update(path.encode() + b"\0" + marker + b"\n")
+        for path, message in tree.listing_problems():
+            digest.update(f"problem:{path}\0{message}\n".encode())
+        return "sha256:" + digest.hexdigest()[:16], _SnapshotTree(tree, paths, data)
+
+
+def read_secret(name: str) -> bytes | None:
+    """The secret in environment variable `name`, or in the file `<name>_FILE` names
+    (one trailing newline dropped); None when neither is set. Read at each use, so a
+    rotated secret applies without a restart."""
+    value, file = os.environ.get(name), os.environ.get(f"{name}_FILE")
+    if value and file:
+        raise UsageError(f"set {name} or {name}_FILE, not both")
+    if value:
+        return value.encode()
+    if not file:
+        return None
+    try:
+        data = Path(file).read_bytes()
+    except OSError as exc:
+        raise UsageError(f"{name}_FILE={file}: cannot read it: {exc.strerror}") from None
+    data = data.removesuffix(b"\n").removesuffix(b"\r")
+    if not data:
+        raise UsageError(f"{name}_FILE={file} is empty")
+    return data
+
+
+_REMOTE_SCHEMES = ("git+https", "git+http", "git+ssh")
+_OPTIONS = ("ref", "path")
+
+
+def open_source(spec: str, *, cache_dir: Path, poll_interval: float = 15.0) -> Source:
+    """The Source a --source value names; SourceUnsupported (a usage error) for a spec
+    we cannot read, SourceNotFound for a path that does not exist. Nothing is fetched."""
+    scheme = spec.split("://", 1)[0].lower() if "://" in spec else ""
+    shown = redact_url(spec)
+    if not scheme:
+        return _open_path(spec, poll_interval)
+    if scheme == "s3":
+        raise SourceUnsupported(f"{shown}: s3:// sources are not supported yet")
+    if scheme != "git+file" and scheme not in _REMOTE_SCHEMES:
+        raise SourceUnsupported(
+            f"{shown}: unknown source scheme {scheme}://; use a directory, git+file://, "
+            "git+https:// or git+ssh://"
+        )
+    url, _, fragment = spec[len("git+") :].partition("#")
+    options = _options(fragment, shown)
+    from controller.sources.git import LocalGitSource, RemoteGitSource  # git.py imports this module
+
+    if scheme == "git+file":
+        parts = urllib.parse.urlsplit(url)
+        if parts.netloc not in ("", "localhost") or parts.query:
+            raise SourceUnsupported(f"{shown}: write a local repository as git+file:///abs/path")
+        return LocalGitSource(
+            urllib.parse.unquote(parts.path),
+            ref=options.get("ref"),
+            path=options.get("path", ""),
+            display=shown,
+            poll_interval=poll_interval,
+        )
+    if not urllib.parse.urlsplit(url).hostname:
+        raise SourceUnsupported(f"{shown}: the URL has no host")
+    return RemoteGitSource(
+        url,
+        ref=options.get("ref"),
+        path=options.get("path", ""),
+        cache_dir=cache_dir,
+        poll_interval=poll_interval,
+        display=shown,
+    )
+
+
+def _options(fragment: str, shown: str) -> dict[str, str]:
+    try:
+        pairs = urllib.parse.parse_qsl(fragment, keep_blank_values=True, strict_parsing=True)
+    except ValueError:
+        pairs = [] if not fragment else [("", fragment)]
+    options: dict[str, str] = {}
+    for key, value in pairs:
+        if key not in _OPTIONS:
+            raise SourceUnsupported(
+                f"{shown}: unknown option {key!r} after '#' (known: ref=..., path=...)"
+            )
+        if key in options:
+            raise SourceUnsupported(f"{shown}: {key}= given twice")
+        options[key] = value
+    return options
+
+
+def _open_path(spec: str, poll_interval: float) -> Source:
+    path = Path(spec)
+    if not path.exists():
+        raise SourceNotFound(f"{spec}: no such file or directory")
+    if not path.is_dir():
+        raise SourceUnsupported(f"{spec}: a source is a directory, not a file")
+    if _in_git(path):
+        from controller.sources.git import LocalGitSource
+
+        return LocalGitSource(path, display=spec, display_root=spec, poll_interval=poll_interval)
+    return DirectorySource(path, display=spec, poll_interval=poll_interval)
+
+
+def _in_git(path: Path) -> bool:
+    """Whether path is inside a Git work tree (a `.git` above it) or is a bare repository.
+    Decided from the file system, as git does, so opening a source runs no command."""
+    real = path.resolve()
+    if (real / "HEAD").is_file() and (real / "objects").is_dir() and (real / "refs").is_dir():
+        return True
+    ceilings = {Path(p) for p in os.environ.get("GIT_CEILING_DIRECTORIES", "").split(":") if p}
+    for directory in (real, *real.parents):
+        if directory != real and directory in ceilings:
+            return False
+        if (directory / ".git").exists():
+            return True
+    return False

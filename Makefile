@@ -19,7 +19,7 @@ install: $(STAMP)
 
 run: $(STAMP)
 	$(BIN)/ecs-gitops validate examples/
-	$(BIN)/ecs-gitops run --local --source examples/quickstart --poll-interval 2
+	$(BIN)/ecs-gitops run --local --source examples/quickstart --http-addr 127.0.0.1:8080
 
 lint: $(STAMP)
 	$(BIN)/ruff check controller tests bench tools
@@ -44,6 +44,7 @@ shapes: $(STAMP)
 
 bench: $(STAMP)
 	$(BIN)/python bench/validate_files.py --files 1000
+	$(BIN)/python bench/commit_latency.py --commits 20
 
 clean:
 	rm -rf $(VENV) .mypy_cache .ruff_cache .pytest_cache build *.egg-info

@@ -1,11 +1,16 @@
 """ecs-gitops: a GitOps controller for Amazon ECS.
 
 Package map (outer layers import inner ones, never the reverse):
-    cli            the `ecs-gitops` command: options in, exit codes out
+    cli            the `ecs-gitops` commands: options in, exit codes out
+    app            the manager of `run`: source loop, work queue, workers, resync, HTTP
+    reconcile      normalize and diff (pure), one reconcile per kind, rollout strategies
     loader         files -> validated resources with file:line:col diagnostics
-    sources        where files come from: directory (Git and S3 later)
-    observability  logging (metrics and HTTP later)
-    api            pydantic models of the desired state, CRD generation; no I/O
+    sources        where files come from: a directory, a Git checkout or remote
+    aws            aiobotocore clients, error mapping, typed ECS / autoscaling calls
+    observability  logging, secret masking, the HTTP server and status page
+    runtime        work queue, backoff, clock; knows nothing of ECS
+    api            pydantic models of the desired state and status, CRDs; no I/O
+    local          the emulated AWS (optional extra): moto + a Fargate-like ECS emulator
     errors         the one exception tree (a leaf: anyone may import it)
 """
 

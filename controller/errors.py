@@ -17,7 +17,8 @@
     │       └── AwsNotFound      the named resource does not exist
     └── ReconcileError           the desired state cannot be reached as it is
         ├── Conflict             a live resource exists that we do not manage
-        └── RolloutFailed        a rollout was rolled back or cannot proceed
+        ├── RolloutFailed        a rollout was rolled back or cannot proceed
+        └── NotReady             something it needs (its cluster) is not there yet: retried
 
 Retryable errors are retried by the work queue with per-key backoff; terminal ones stop
 the resource (Stalled) until its input changes. botocore's ClientError is turned into
@@ -105,6 +106,12 @@ class Conflict(ReconcileError):
 
 class RolloutFailed(ReconcileError):
     """A rollout failed its health gates and was rolled back, or cannot proceed."""
+
+
+class NotReady(ReconcileError):
+    """A prerequisite (the cluster, say) does not exist yet; retried with backoff."""
+
+    retryable = True
 
 
 class SourceNotFound(SourceError):

@@ -142,6 +142,20 @@ class Ecs:
                     found[service.service_name] = service
         return found
 
+    async def list_service_names(self, cluster: str) -> list[str]:
+        names: list[str] = []
+        params: dict[str, Any] = {"cluster": cluster, "maxResults": 100}
+        while True:
+            try:
+                resp = await self._call("ListServices", **params)
+            except AwsNotFound:
+                return []
+            names += [arn.rsplit("/", 1)[-1] for arn in resp.get("serviceArns", [])]
+            token = resp.get("nextToken")
+            if not token:
+                return names
+            params["nextToken"] = token
+
     async def create_service(self, cluster: str, name: str, **params: Any) -> LiveService:
         resp = await self._call(
             "CreateService",

@@ -18,13 +18,14 @@ def main() -> None:
 
 
 def _register() -> None:
-    from controller.cli import engine, validate
+    from controller.cli import engine, run, status, validate
 
     main.add_command(validate.validate)
     main.add_command(validate.schema)
     main.add_command(engine.diff)
     main.add_command(engine.sync)
-    main.add_command(engine.run)
+    main.add_command(run.run)
+    main.add_command(status.status)
 
 
 _register()

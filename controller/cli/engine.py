@@ -1,28 +1,27 @@
-"""`diff`, `sync` and `run`: the engine's commands, against AWS or the emulated AWS.
+"""`diff` and `sync`: the engine's one-shot commands, against AWS or the emulated AWS.
 
-`run` here is the first, simple controller loop (poll the directory source, reconcile
-everything on a change and every resync interval); the work queue, Git sources and the
-HTTP server replace its insides without changing its options.
+A plain directory is read as it is on disk (like `kubectl diff -f`): these commands are
+for looking before committing. `git+...` sources are read at their committed ref, as
+`run` reads every source.
 """
 
 from __future__ import annotations
 
 import asyncio
-import contextlib
-import hashlib
 import os
-import signal
 import sys
+import tempfile
 import urllib.error
 import urllib.request
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
+from pathlib import Path
 from typing import Any
 
 import click
-import structlog
 
 from controller.api import EcsService, Resource
+from controller.api.files import FileTree
 from controller.aws.client import AwsClients, AwsSettings
 from controller.cli.options import LOCAL_ADDR, aws_options, resolve_region
 from controller.cli.progress import SyncProgress
@@ -32,13 +31,26 @@ from controller.observability import logging as obs_logging
 from controller.reconcile.context import Context
 from controller.reconcile.driver import sync_all
 from controller.reconcile.plan import plan_resource
+from controller.sources.base import open_source
 from controller.sources.directory import open_path
 
 
-def load_source(source: str, service: str | None) -> tuple[LoadResult, list[Resource]]:
+def open_tree(source: str) -> FileTree:
+    """A plain path as it is on disk; a git+... URL at its committed ref."""
+    if "://" in source:
+        cache = Path(tempfile.gettempdir()) / "ecs-gitops-cache"
+        try:
+            artifact = asyncio.run(open_source(source, cache_dir=cache).fetch())
+        except EcsGitopsError as exc:
+            raise click.UsageError(str(exc)) from None
+        return artifact.tree
     if not os.path.exists(source):
         raise click.UsageError(f"source {source!r} does not exist")
-    result = load_tree(open_path(source))
+    return open_path(source)
+
+
+def load_source(source: str, service: str | None) -> tuple[LoadResult, list[Resource]]:
+    result = load_tree(open_tree(source))
     for diag in result.diagnostics:
         click.echo(str(diag), err=True)
     resources = result.resources
@@ -148,90 +160,3 @@ def sync(source: str, service: str | None, timeout: float, **opts: Any) -> None:
         click.echo(f"error: {exc}", err=True)
         sys.exit(2)
     sys.exit(0 if ok and not result.errors else 1)
-
-
-def source_revision(source: str) -> str:
-    """A digest of the source's manifest files: changes whenever any of them does."""
-    tree = open_path(source)
-    digest = hashlib.sha256()
-    for path in tree.manifest_paths():
-        digest.update(path.encode())
-        try:
-            digest.update(hashlib.sha256(tree.read(path)).digest())
-        except EcsGitopsError:
-            digest.update(b"unreadable")
-    return digest.hexdigest()[:12]
-
-
-@click.command()
-@click.option("--source", required=True, envvar="ECS_GITOPS_SOURCE", help="Desired state: a path.")
-@click.option(
-    "--poll-interval",
-    type=float,
-    default=15.0,
-    envvar="ECS_GITOPS_POLL_INTERVAL",
-    show_default=True,
-    help="Seconds between source checks.",
-)
-@click.option(
-    "--resync-interval",
-    type=float,
-    default=60.0,
-    envvar="ECS_GITOPS_RESYNC_INTERVAL",
-    show_default=True,
-    help="Seconds between full reconciles against live state.",
-)
-@aws_options
-def run(source: str, poll_interval: float, resync_interval: float, **opts: Any) -> None:
-    """The long-running controller: reconcile now, on every source change, and every resync."""
-    obs_logging.configure(
-        opts["log_level"] if opts["log_level"] != "warning" else "info", opts["log_format"]
-    )
-    log = structlog.get_logger("controller.run")
-
-    async def main_loop() -> None:
-        stop = asyncio.Event()
-        loop = asyncio.get_running_loop()
-        for sig in (signal.SIGTERM, signal.SIGINT):
-            loop.add_signal_handler(sig, stop.set)
-        async with aws_session(opts["region"], opts["endpoint_url"], opts["local"]) as aws:
-            if opts["local"]:
-                click.echo(
-                    f"emulated AWS (not real AWS) at http://{LOCAL_ADDR}; look at it with\n"
-                    f"  ecs-gitops diff --local --source {source}\n"
-                    f"  aws --endpoint-url http://{LOCAL_ADDR} --region {aws.settings.region} "
-                    "ecs describe-services --cluster prod-cluster --services myapp",
-                    err=True,
-                )
-            ctx = Context(aws, instance=opts["instance_name"], dry_run=opts["dry_run"])
-            last_revision = ""
-            next_resync = 0.0
-            while not stop.is_set():
-                revision = source_revision(source)
-                now = loop.time()
-                if revision != last_revision or now >= next_resync:
-                    result, resources = load_source(source, None)
-                    ctx.revision = revision
-                    reason = "source_changed" if revision != last_revision else "resync"
-                    log.info(
-                        "reconcile_started",
-                        reason=reason,
-                        revision=revision,
-                        resources=len(resources),
-                        invalid=len(result.errors),
-                    )
-                    outcome = await sync_all(resources, ctx, within=resync_interval)
-                    for key, status in outcome.statuses.items():
-                        log.info(
-                            "resource_status",
-                            resource=str(key),
-                            sync=status.sync_status,
-                            health=status.health_status,
-                            message=status.message,
-                        )
-                    last_revision, next_resync = revision, loop.time() + resync_interval
-                with contextlib.suppress(TimeoutError):
-                    await asyncio.wait_for(stop.wait(), timeout=min(poll_interval, resync_interval))
-        log.info("controller_stopped")
-
-    asyncio.run(main_loop())

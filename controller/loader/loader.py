@@ -53,7 +53,8 @@ class Loaded:
 class LoadResult:
     loaded: list[Loaded] = field(default_factory=list)
     diagnostics: list[Diagnostic] = field(default_factory=list)
-    rejected: set[ResourceKey] = field(default_factory=set)
+    rejected: dict[ResourceKey, str] = field(default_factory=dict)
+    """Identified but invalid resources, and the file that holds each."""
     complete: bool = True
     files: int = 0
 
@@ -205,13 +206,13 @@ class _Loader:
                 if diag not in self.reported:
                     self.reported.add(diag)
                     self.result.diagnostics.append(diag)
-            self.result.rejected.add(key)
+            self.result.rejected[key] = self.show(path)
             return
         self.accept(path, doc, resource)
 
     def reject(self, path: str, line: int, col: int, message: str, key: ResourceKey) -> None:
         self.report(path, line, col, message)
-        self.result.rejected.add(key)
+        self.result.rejected[key] = self.show(path)
 
     def accept(self, path: str, doc: Document, resource: Resource) -> None:
         td_file: str | None = None
@@ -221,7 +222,7 @@ class _Loader:
         else:
             resolved = self.resolve_task_definition(path, doc, resource)
             if resolved is None:
-                self.result.rejected.add(resource_key(resource))
+                self.result.rejected[resource_key(resource)] = self.show(path)
                 return
             td, td_file = resolved
             resource = resource.model_copy(
@@ -247,7 +248,7 @@ class _Loader:
             self.report(file, mark.line, mark.col, finding.message, finding.severity)
             failed = failed or finding.severity == "error"
         if failed:
-            self.result.rejected.add(resource_key(resource))
+            self.result.rejected[resource_key(resource)] = self.show(path)
             return
         self.result.loaded.append(
             Loaded(resource, self.show(path), doc.start.line, td_file and self.show(td_file))
@@ -365,7 +366,7 @@ class _Loader:
 
     def check_duplicates(self) -> None:
         first: dict[ResourceKey, Loaded] = {}
-        duplicated: set[ResourceKey] = set()
+        duplicated: dict[ResourceKey, str] = {}
         for item in self.result.loaded:
             key = item.key
             if key in first:
@@ -386,7 +387,7 @@ class _Loader:
                         f"duplicate {key}: also defined at {item.file}:{item.line}",
                     )
                 )
-                duplicated.add(key)
+                duplicated[key] = item.file
             else:
                 first[key] = item
         if duplicated:

@@ -37,6 +37,18 @@ class Context:
     def region_of(self, region: str | None) -> str:
         return region or self.default_region
 
+    def derive(self, *, dry_run: bool | None = None, revision: str | None = None) -> Context:
+        """A context for one reconcile that shares this one's clients and caches."""
+        return Context(
+            aws=self.aws,
+            instance=self.instance,
+            dry_run=self.dry_run if dry_run is None else dry_run,
+            revision=self.revision if revision is None else revision,
+            clock=self.clock,
+            _ecs=self._ecs,
+            _scaling=self._scaling,
+        )
+
     def ecs(self, region: str) -> Ecs:
         if region not in self._ecs:
             self._ecs[region] = Ecs(self.aws, region)

@@ -20,7 +20,7 @@ from controller.api.common import MANAGED_BY_TAG, TAG_PREFIX
 from controller.api.service import EcsService
 from controller.api.status import ResourceStatus, TaskCounts
 from controller.aws.models import LiveService
-from controller.errors import Conflict
+from controller.errors import AwsNotFound, Conflict, NotReady
 from controller.reconcile.autoscaling import reconcile_autoscaling
 from controller.reconcile.context import Context, cluster_name
 from controller.reconcile.normalize import compare_service
@@ -43,8 +43,15 @@ IN_PLACE = {
 }
 
 
+PRUNE_TAG = f"{TAG_PREFIX}prune"
+"""Set on services whose spec allows pruning: the policy must outlive the spec's removal."""
+
+
 def desired_tags(svc: EcsService, instance: str) -> dict[str, str]:
-    return {**svc.spec.tags, MANAGED_BY_TAG: instance}
+    tags = {**svc.spec.tags, MANAGED_BY_TAG: instance}
+    if svc.spec.sync_policy.prune:
+        tags[PRUNE_TAG] = "true"
+    return tags
 
 
 def ensure_ours(live: LiveService, instance: str, what: str) -> None:
@@ -113,6 +120,8 @@ def _tag_changes(
         for k in live.tags
         if k not in want and not k.startswith(TAG_PREFIX) and not k.startswith("aws:")
     ]
+    if PRUNE_TAG in live.tags and PRUNE_TAG not in want:
+        remove.append(PRUNE_TAG)
     return add, remove
 
 
@@ -141,7 +150,12 @@ async def reconcile_service(svc: EcsService, ctx: Context) -> Result:
         if ctx.dry_run:
             status.message = "service does not exist; would create it"
             return _finish(status)
-        await ecs.create_service(cluster, name, **_create_params(svc, ctx.instance))
+        try:
+            await ecs.create_service(cluster, name, **_create_params(svc, ctx.instance))
+        except AwsNotFound as exc:
+            if "Cluster" not in exc.code and "cluster" not in exc.message.lower():
+                raise
+            raise NotReady(f"cluster {cluster} does not exist (yet) in {region}") from None
         log.info("service_created", cluster=cluster, service=name)
         status.health_status = "Progressing"
         status.message = "created the service"

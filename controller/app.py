@@ -1,0 +1,361 @@
+"""The manager of `ecs-gitops run`: a source, a work queue, workers, resync, HTTP.
+
+Flux's split: the source loop only fetches and names a revision; when the revision
+changes, the applier loads it and enqueues every resource (clusters first). The resync
+loop enqueues everything again every --resync-interval, so drift made by hand is seen.
+Workers run the one-step reconciles; the queue never runs one key twice at once.
+Status lives in memory and in ECS; nothing here is needed to resume after a restart.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Any
+
+import structlog
+
+from controller.api import EcsCluster, Resource, ResourceKey
+from controller.api.status import ResourceStatus
+from controller.aws.client import AwsClients
+from controller.errors import AwsError, EcsGitopsError, ReconcileError, SourceError
+from controller.loader import Loaded, LoadResult, load_tree
+from controller.observability.http import HttpHooks, HttpServer
+from controller.reconcile.context import Context
+from controller.reconcile.driver import error_status, reconcile_once
+from controller.reconcile.prune import find_prunable, reconcile_prune
+from controller.reconcile.status import conditions_for
+from controller.runtime import Outcome, WorkQueue, run_workers
+from controller.sources.base import Artifact, Source
+from controller.sources.webhook import load_webhook_secret, verify_signature
+
+log = structlog.get_logger(__name__)
+
+
+@dataclass(frozen=True)
+class RunSettings:
+    instance: str = "ecs-gitops"
+    dry_run: bool = False
+    poll_interval: float = 15.0
+    resync_interval: float = 60.0
+    http_addr: str = "127.0.0.1:8080"
+    workers: int = 4
+    shutdown_grace: float = 15.0
+    """Seconds in-flight reconciles get after SIGTERM (Fargate kills at 30 s)."""
+    banner: str | None = None
+
+
+class Controller:
+    def __init__(self, settings: RunSettings, aws: AwsClients, source: Source) -> None:
+        self.settings = settings
+        self.aws = aws
+        self.source = source
+        self.ctx = Context(aws, instance=settings.instance, dry_run=settings.dry_run)
+        self.queue: WorkQueue[ResourceKey] = WorkQueue()
+        self.artifact: Artifact | None = None
+        self.load: LoadResult | None = None
+        self.desired: dict[ResourceKey, Loaded] = {}
+        self.statuses: dict[ResourceKey, ResourceStatus] = {}
+        self.applied: dict[ResourceKey, str] = {}
+        self.prune_candidates: set[ResourceKey] = set()
+        self.prune_blocked: str | None = None
+        self.known_clusters: set[tuple[str, str]] = set()
+        self.source_error: str | None = None
+        self.fetched_at: datetime | None = None
+        self.aws_error: str | None = "not checked yet"
+        self.webhook_secret = load_webhook_secret()
+
+    # -- lifecycle -------------------------------------------------------------------
+
+    async def run(self, stop: asyncio.Event) -> None:
+        http = HttpServer(self.hooks(), self.settings.http_addr)
+        await http.start()
+        try:
+            await self._probe_aws()
+            async with asyncio.TaskGroup() as tg:
+                tg.create_task(self._source_loop(stop))
+                tg.create_task(self._resync_loop(stop))
+                tg.create_task(
+                    run_workers(
+                        self.queue,
+                        self._handle,
+                        workers=self.settings.workers,
+                        shutdown_grace=self.settings.shutdown_grace,
+                    )
+                )
+                await stop.wait()
+                log.info("shutting_down", in_flight=self.queue.in_flight)
+                self.queue.shut_down()
+        finally:
+            await http.stop()
+            log.info("controller_stopped")
+
+    async def _probe_aws(self) -> None:
+        try:
+            await self.aws.call("ecs", "ListClusters", None, maxResults=1)
+            self.aws_error = None
+        except AwsError as exc:
+            self.aws_error = str(exc)
+            log.warning("aws_unreachable", error=str(exc))
+
+    async def _wait(self, stop: asyncio.Event, coro: Any) -> None:
+        waiter = asyncio.ensure_future(coro)
+        stopper = asyncio.ensure_future(stop.wait())
+        try:
+            await asyncio.wait({waiter, stopper}, return_when=asyncio.FIRST_COMPLETED)
+        finally:
+            for task in (waiter, stopper):
+                if not task.done():
+                    task.cancel()
+                    with contextlib.suppress(asyncio.CancelledError):
+                        await task
+
+    async def _source_loop(self, stop: asyncio.Event) -> None:
+        while not stop.is_set():
+            try:
+                artifact = await self.source.fetch()
+                self.source_error = None
+                self.fetched_at = datetime.now(UTC)
+                if self.artifact is None or artifact.revision != self.artifact.revision:
+                    await self.apply_artifact(artifact)
+            except SourceError as exc:
+                self.source_error = str(exc)
+                log.error("source_fetch_failed", source=self.source.display, error=str(exc))
+            await self._wait(stop, self.source.wait_for_change(self.settings.poll_interval))
+
+    async def _resync_loop(self, stop: asyncio.Event) -> None:
+        while not stop.is_set():
+            await self._wait(stop, asyncio.sleep(self.settings.resync_interval))
+            if stop.is_set():
+                return
+            log.info("resync", resources=len(self.desired))
+            self._enqueue_all()
+
+    # -- the applier ------------------------------------------------------------------
+
+    async def apply_artifact(self, artifact: Artifact) -> None:
+        result = load_tree(artifact.tree)
+        previous = set(self.desired)
+        self.artifact, self.load = artifact, result
+        self.desired = {item.key: item for item in result.loaded}
+        structlog.contextvars.bind_contextvars(revision=artifact.revision[:12])
+        log.info(
+            "revision_loaded",
+            source=artifact.source,
+            resources=len(result.loaded),
+            invalid=len(result.rejected),
+            errors=len(result.errors),
+        )
+        for key, file in result.rejected.items():
+            self._reject(key, file, result)
+        self.prune_blocked = self._prune_blocked(result)
+        for key in previous - set(self.desired) - set(result.rejected):
+            self._mark_removed(key)
+        for item in result.loaded:
+            if not isinstance(item.resource, EcsCluster):
+                self.known_clusters.add(
+                    (self.ctx.region_of(item.resource.spec.region), item.key.cluster)
+                )
+        self._enqueue_all()
+        if self.prune_blocked is None:
+            await self._scan_for_prune()
+
+    def _prune_blocked(self, result: LoadResult) -> str | None:
+        if not result.complete:
+            return "some files of the source could not be read or parsed: nothing is pruned"
+        if not result.loaded:
+            return "the source holds no valid resources: nothing is pruned or deleted"
+        return None
+
+    def _reject(self, key: ResourceKey, file: str, result: LoadResult) -> None:
+        errors = [str(d) for d in result.errors if d.file == file]
+        status = ResourceStatus(
+            kind=key.kind,
+            name=key.name,
+            cluster=key.cluster,
+            region=key.region,
+            sync_status="Unknown",
+            health_status="Degraded",
+            message="invalid in the source; the live resource is left as it is",
+            last_error="; ".join(errors[:5]) or f"invalid: see {file}",
+            last_attempted_revision=self.artifact.revision if self.artifact else None,
+            last_applied_revision=self.applied.get(key),
+        )
+        status.conditions = conditions_for(status, stalled_reason="InvalidSpec")
+        self.statuses[key] = status
+
+    def _mark_removed(self, key: ResourceKey) -> None:
+        status = self.statuses.get(key) or ResourceStatus(
+            kind=key.kind, name=key.name, cluster=key.cluster, region=key.region
+        )
+        status.sync_status = "OutOfSync"
+        status.message = (
+            f"removed from the source; {self.prune_blocked}"
+            if self.prune_blocked
+            else "removed from the source"
+        )
+        self.statuses[key] = status
+        if key.kind == "EcsService" and self.prune_blocked is None:
+            self.prune_candidates.add(key)
+            self.queue.add(key)
+        elif key.kind != "EcsService":
+            self.statuses.pop(key, None)
+
+    async def _scan_for_prune(self) -> None:
+        """Managed services in our clusters that no resource names (also after a restart)."""
+        keep_by_cluster: dict[tuple[str, str], set[str]] = {}
+        for key in [*self.desired, *(self.load.rejected if self.load else {})]:
+            if key.kind == "EcsService":
+                region = key.region or self.ctx.default_region
+                keep_by_cluster.setdefault((region, key.cluster), set()).add(key.name)
+        for region, cluster in sorted(self.known_clusters):
+            try:
+                found = await find_prunable(
+                    self.ctx.ecs(region),
+                    cluster,
+                    keep_by_cluster.get((region, cluster), set()),
+                    self.settings.instance,
+                )
+            except AwsError as exc:
+                log.warning("prune_scan_failed", cluster=cluster, error=str(exc))
+                continue
+            for live in found:
+                region_tag = "" if region == self.ctx.default_region else region
+                key = ResourceKey("EcsService", region_tag, cluster, live.service_name)
+                if key not in self.desired:
+                    self.prune_candidates.add(key)
+                    self.queue.add(key)
+
+    def _enqueue_all(self) -> None:
+        # clusters first: services need them
+        for key in self.desired:
+            self.queue.add(key, priority=1 if key.kind == "EcsCluster" else 0)
+
+    # -- one reconcile ------------------------------------------------------------------
+
+    async def _handle(self, key: ResourceKey) -> Outcome:
+        revision = self.artifact.revision if self.artifact else None
+        loaded = self.desired.get(key)
+        if loaded is None:
+            return await self._handle_removed(key)
+        resource = loaded.resource
+        report_only = not resource.spec.sync_policy.self_heal and self.applied.get(key) == revision
+        ctx = self.ctx.derive(dry_run=self.settings.dry_run or report_only, revision=revision)
+        structlog.contextvars.bind_contextvars(revision=(revision or "")[:12])
+        try:
+            result = await reconcile_once(resource, ctx)
+        except (AwsError, ReconcileError) as exc:
+            return self._failed(key, resource, ctx, exc)
+        finally:
+            structlog.contextvars.unbind_contextvars("revision")
+        self.aws_error = None
+        status = result.status
+        previous = self.statuses.get(key)
+        if report_only and status.sync_status == "OutOfSync":
+            status.message = f"drift detected; selfHeal is off, left alone ({status.message})"
+        if previous is not None and previous.ready and status.sync_status == "OutOfSync":
+            log.warning("drift_detected", resource=str(key), message=status.message)
+        if status.ready and revision is not None:
+            self.applied[key] = revision
+        status.last_applied_revision = self.applied.get(key)
+        self.statuses[key] = status
+        if result.requeue_after is None:
+            return Outcome.done()
+        return Outcome.requeue(result.requeue_after)
+
+    async def _handle_removed(self, key: ResourceKey) -> Outcome:
+        if key not in self.prune_candidates or self.prune_blocked is not None:
+            return Outcome.done()
+        ctx = self.ctx.derive()
+        try:
+            result = await reconcile_prune(key, ctx)
+        except AwsError as exc:
+            self.statuses[key] = self._error_status(key, exc)
+            return Outcome.retry(exc) if exc.retryable else Outcome.stop(exc)
+        if result.status.message.startswith("pruned") or result.status.health_status == "Missing":
+            self.prune_candidates.discard(key)
+            self.statuses.pop(key, None)
+            return Outcome.done()
+        self.statuses[key] = result.status
+        return (
+            Outcome.done()
+            if result.requeue_after is None
+            else Outcome.requeue(result.requeue_after)
+        )
+
+    def _error_status(self, key: ResourceKey, exc: EcsGitopsError) -> ResourceStatus:
+        status = ResourceStatus(
+            kind=key.kind,
+            name=key.name,
+            cluster=key.cluster,
+            region=key.region,
+            health_status="Degraded",
+            last_error=str(exc),
+            message=str(exc),
+        )
+        status.conditions = conditions_for(status, stalled_reason=type(exc).__name__)
+        return status
+
+    def _failed(
+        self, key: ResourceKey, resource: Resource, ctx: Context, exc: AwsError | ReconcileError
+    ) -> Outcome:
+        status = error_status(resource, ctx, exc)
+        status.last_applied_revision = self.applied.get(key)
+        previous = self.statuses.get(key)
+        if previous is not None and getattr(exc, "retryable", False):
+            # keep what was last known of the resource; add the error
+            previous.last_error = str(exc)
+            status = previous
+        self.statuses[key] = status
+        if isinstance(exc, AwsError) and (
+            exc.code == "NoCredentials" or (exc.retryable and "connect" in exc.message.lower())
+        ):
+            self.aws_error = str(exc)
+        log.warning("reconcile_failed", resource=str(key), error=str(exc))
+        return Outcome.retry(exc) if getattr(exc, "retryable", False) else Outcome.stop(exc)
+
+    # -- what the HTTP server shows --------------------------------------------------
+
+    def snapshot(self) -> dict[str, Any]:
+        artifact = self.artifact
+        load = self.load
+        return {
+            "instance": self.settings.instance,
+            "banner": self.settings.banner,
+            "source": {
+                "source": self.source.display,
+                "revision": artifact.revision if artifact else None,
+                "commitTime": artifact.time.isoformat() if artifact and artifact.time else None,
+                "fetchedAt": self.fetched_at.isoformat() if self.fetched_at else None,
+                "error": self.source_error,
+                "pruneBlocked": self.prune_blocked,
+                "diagnostics": [str(d) for d in load.diagnostics] if load else [],
+            },
+            "resources": [
+                self.statuses[k].to_api()
+                for k in sorted(self.statuses, key=lambda k: (k.kind != "EcsCluster", k))
+            ],
+        }
+
+    def readiness(self) -> tuple[bool, str]:
+        if self.artifact is None:
+            return False, f"source not loaded yet: {self.source_error or 'fetching'}"
+        if self.aws_error is not None:
+            return False, f"AWS not reachable: {self.aws_error}"
+        return True, "ok"
+
+    async def webhook(self, body: bytes, headers: dict[str, str]) -> int:
+        if self.webhook_secret is None:
+            log.warning("webhook_refused", reason="no webhook secret configured")
+            return 403
+        if not verify_signature(self.webhook_secret, body, headers.get("x-hub-signature-256")):
+            log.warning("webhook_bad_signature")
+            return 401
+        log.info("webhook_accepted", event=headers.get("x-github-event"))
+        self.source.trigger()
+        return 202
+
+    def hooks(self) -> HttpHooks:
+        return HttpHooks(status=self.snapshot, ready=self.readiness, webhook=self.webhook)

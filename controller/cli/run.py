@@ -1,0 +1,115 @@
+"""`ecs-gitops run`: the long-running controller, with signals handled for Fargate."""
+
+from __future__ import annotations
+
+import asyncio
+import signal
+import tempfile
+from pathlib import Path
+from typing import Any
+
+import click
+import structlog
+
+from controller.app import Controller, RunSettings
+from controller.cli.engine import aws_session
+from controller.cli.options import LOCAL_ADDR, aws_options, env
+from controller.errors import EcsGitopsError
+from controller.observability import logging as obs_logging
+from controller.sources.base import open_source
+
+
+@click.command()
+@click.option(
+    "--source",
+    required=True,
+    envvar=env("source"),
+    help="A path, git+file:///repo#ref=main&path=deploy/, git+https://..., git+ssh://...",
+)
+@click.option(
+    "--poll-interval",
+    type=float,
+    default=15.0,
+    envvar=env("poll_interval"),
+    show_default=True,
+    help="Seconds between checks of a remote source.",
+)
+@click.option(
+    "--resync-interval",
+    type=float,
+    default=60.0,
+    envvar=env("resync_interval"),
+    show_default=True,
+    help="Seconds between reconciles of everything against live state.",
+)
+@click.option(
+    "--http-addr",
+    default="127.0.0.1:8080",
+    envvar=env("http_addr"),
+    show_default=True,
+    help="Where /metrics, /healthz, /readyz, /api/v1/status and the page are served.",
+)
+@click.option("--workers", type=int, default=4, envvar=env("workers"), show_default=True)
+@click.option(
+    "--cache-dir",
+    type=click.Path(file_okay=False),
+    envvar=env("cache_dir"),
+    default=None,
+    help="Where remote Git sources are cloned (default: a temp dir).",
+)
+@aws_options
+def run(
+    source: str,
+    poll_interval: float,
+    resync_interval: float,
+    http_addr: str,
+    workers: int,
+    cache_dir: str | None,
+    **opts: Any,
+) -> None:
+    """The controller: reconcile every source change, and everything every resync."""
+    level = "info" if opts["log_level"] == "warning" else opts["log_level"]
+    obs_logging.configure(level, opts["log_format"])
+    log = structlog.get_logger("controller.run")
+    cache = Path(cache_dir) if cache_dir else Path(tempfile.gettempdir()) / "ecs-gitops-cache"
+
+    async def main() -> None:
+        stop = asyncio.Event()
+        loop = asyncio.get_running_loop()
+        for sig in (signal.SIGTERM, signal.SIGINT):
+            loop.add_signal_handler(sig, stop.set)
+        src = open_source(source, cache_dir=cache, poll_interval=poll_interval)
+        async with aws_session(opts["region"], opts["endpoint_url"], opts["local"]) as aws:
+            banner = None
+            if opts["local"]:
+                banner = f"emulated AWS (not real AWS) at http://{LOCAL_ADDR}"
+                click.echo(
+                    f"{banner}\n  status page: http://{http_addr}/\n"
+                    f"  ecs-gitops status --server http://{http_addr}\n"
+                    f"  aws --endpoint-url http://{LOCAL_ADDR} --region {aws.settings.region} "
+                    "ecs describe-services --cluster prod-cluster --services myapp",
+                    err=True,
+                )
+            settings = RunSettings(
+                instance=opts["instance_name"],
+                dry_run=opts["dry_run"],
+                poll_interval=poll_interval,
+                resync_interval=resync_interval,
+                http_addr=http_addr,
+                workers=workers,
+                banner=banner,
+            )
+            log.info(
+                "controller_starting",
+                source=src.display,
+                http=http_addr,
+                region=aws.settings.region,
+                dry_run=opts["dry_run"],
+            )
+            await Controller(settings, aws, src).run(stop)
+
+    try:
+        asyncio.run(main())
+    except EcsGitopsError as exc:
+        click.echo(f"error: {exc}", err=True)
+        raise SystemExit(2) from None

@@ -1,0 +1,89 @@
+"""Prune: delete a managed service that left the source, one safe step at a time.
+
+Only a service carrying our managed-by tag for this instance and the prune tag (written
+while its spec said `syncPolicy.prune: true`, so the policy outlives the spec) is ever
+deleted. Steps: desiredCount and every task set to 0, then delete the task sets, then
+the autoscaling target, then the service. Whether pruning is allowed at all (a complete,
+non-empty source) is the caller's decision; this module only carries it out.
+"""
+
+from __future__ import annotations
+
+import structlog
+
+from controller.api import ResourceKey
+from controller.api.common import MANAGED_BY_TAG
+from controller.api.status import ResourceStatus
+from controller.aws.autoscaling import resource_id
+from controller.aws.ecs import Ecs
+from controller.aws.models import LiveService
+from controller.reconcile.context import Context
+from controller.reconcile.result import Result
+from controller.reconcile.service import PRUNE_TAG
+from controller.reconcile.status import conditions_for
+
+log = structlog.get_logger(__name__)
+
+
+def prunable(live: LiveService, instance: str) -> bool:
+    return live.tags.get(MANAGED_BY_TAG) == instance and live.tags.get(PRUNE_TAG) == "true"
+
+
+async def find_prunable(ecs: Ecs, cluster: str, keep: set[str], instance: str) -> list[LiveService]:
+    """Managed, prune-tagged services of a cluster that the source no longer names."""
+    names = [n for n in await ecs.list_service_names(cluster) if n not in keep]
+    live = await ecs.describe_services(cluster, names)
+    return [s for s in live.values() if prunable(s, instance)]
+
+
+async def reconcile_prune(key: ResourceKey, ctx: Context) -> Result:
+    region = ctx.region_of(key.region or None)
+    ecs = ctx.ecs(region)
+    status = ResourceStatus(
+        kind=key.kind,
+        name=key.name,
+        cluster=key.cluster,
+        region=region,
+        sync_status="OutOfSync",
+        health_status="Progressing",
+        message="removed from the source: pruning",
+    )
+    live = (await ecs.describe_services(key.cluster, [key.name])).get(key.name)
+    if live is None:
+        status.health_status, status.message = "Missing", "pruned"
+        return _finish(status)
+    if not prunable(live, ctx.instance):
+        status.sync_status, status.health_status = "OutOfSync", "Unknown"
+        status.message = "removed from the source; not pruned (prune is off or not ours)"
+        return _finish(status)
+    if ctx.dry_run:
+        status.message = "removed from the source: would delete it (prune)"
+        return _finish(status)
+    active = [ts for ts in live.task_sets if ts.status != "DRAINING"]
+    if live.desired_count > 0 or any(ts.scale_percent > 0 for ts in active):
+        if live.desired_count > 0:
+            await ecs.update_service(key.cluster, key.name, desiredCount=0)
+        for ts in active:
+            if ts.scale_percent > 0:
+                await ecs.update_task_set_scale(key.cluster, key.name, ts.task_set_arn, 0.0)
+        log.info("prune_scaled_down", service=key.name)
+        return _finish(status, requeue_after=1.0, changed=True)
+    if active:
+        for ts in active:
+            await ecs.delete_task_set(key.cluster, key.name, ts.task_set_arn)
+        return _finish(status, requeue_after=1.0, changed=True)
+    scaling = ctx.autoscaling(region)
+    rid = resource_id(key.cluster, key.name)
+    if await scaling.describe_target(rid) is not None:
+        await scaling.deregister_target(rid)
+    await ecs.delete_service(key.cluster, key.name)
+    log.warning("service_pruned", cluster=key.cluster, service=key.name)
+    status.health_status, status.message = "Missing", "pruned: deleted from ECS"
+    return _finish(status, changed=True)
+
+
+def _finish(
+    status: ResourceStatus, requeue_after: float | None = None, changed: bool = False
+) -> Result:
+    status.conditions = conditions_for(status)
+    return Result(status, requeue_after, changed)

@@ -47,6 +47,20 @@ class RolloutStatus(StatusModel):
     new_counts: TaskCounts | None = None
 
 
+class RolloutRecord(StatusModel):
+    """One finished rollout, for the history (last 10 per service)."""
+
+    revision: str | None = None
+    strategy: str
+    result: str
+    """succeeded, rolled_back, failed or aborted."""
+    started_at: datetime | None = None
+    finished_at: datetime
+    duration_seconds: float | None = None
+    task_definition: str | None = None
+    reason: str = ""
+
+
 class ResourceStatus(StatusModel):
     kind: str
     name: str
@@ -63,6 +77,8 @@ class ResourceStatus(StatusModel):
     conditions: list[Condition] = Field(default_factory=list)
     last_error: str | None = None
     stopped_reasons: list[str] = Field(default_factory=list)
+    history: list[RolloutRecord] = Field(default_factory=list)
+    """Finished rollouts, newest first (at most 10)."""
 
     @property
     def ready(self) -> bool:

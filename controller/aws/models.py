@@ -148,6 +148,16 @@ class ContainerState(LiveModel):
     reason: str | None = None
 
 
+class AttachmentDetail(LiveModel):
+    name: str | None = None
+    value: str | None = None
+
+
+class Attachment(LiveModel):
+    type: str | None = None
+    details: list[AttachmentDetail] = Field(default_factory=list)
+
+
 class LiveTask(LiveModel):
     task_arn: str
     task_definition_arn: str
@@ -160,6 +170,16 @@ class LiveTask(LiveModel):
     containers: list[ContainerState] = Field(default_factory=list)
     started_at: datetime | None = None
     stopped_at: datetime | None = None
+    attachments: list[Attachment] = Field(default_factory=list)
+
+    @property
+    def private_ips(self) -> list[str]:
+        return [
+            d.value
+            for a in self.attachments
+            for d in a.details
+            if d.name == "privateIPv4Address" and d.value
+        ]
 
 
 class ScalableTarget(LiveModel):

@@ -20,13 +20,14 @@ from controller.api.common import MANAGED_BY_TAG, TAG_PREFIX
 from controller.api.service import EcsService
 from controller.api.status import ResourceStatus, TaskCounts
 from controller.aws.models import LiveService
+from controller.aws.signals import Signals
 from controller.errors import AwsNotFound, Conflict, NotReady
 from controller.reconcile.autoscaling import reconcile_autoscaling
 from controller.reconcile.context import Context, cluster_name
 from controller.reconcile.normalize import compare_service
-from controller.reconcile.result import Result
-from controller.reconcile.rollout.base import FAILED_REASON_TAG, FAILED_TAG, RolloutInput, Step
-from controller.reconcile.rollout.bluegreen import BlueGreen
+from controller.reconcile.result import Result, RolloutEvent
+from controller.reconcile.rollout import driver
+from controller.reconcile.rollout.base import RolloutInput, Step
 from controller.reconcile.status import conditions_for
 from controller.reconcile.taskset import DesiredTaskSet
 
@@ -186,14 +187,12 @@ async def reconcile_service(svc: EcsService, ctx: Context) -> Result:
         status.message = status.message.replace("would update", "updated")
         return _finish(status, requeue_after=0, changed=True)
 
-    step = await BlueGreen().step(RolloutInput(ctx, ecs, cluster, svc, live, want))
+    signals = Signals(ctx.aws, region)
+    step = await driver.step(RolloutInput(ctx, ecs, signals, cluster, svc, live, want))
     if step is not None:
         return _from_step(status, step)
 
     primary = live.primary_task_set
-    if live.tags.keys() & {FAILED_TAG, FAILED_REASON_TAG} and not ctx.dry_run:
-        await ecs.untag(live.service_arn, [FAILED_TAG, FAILED_REASON_TAG])
-        return _finish(status, requeue_after=0, changed=True)
     scaling_changed = await reconcile_autoscaling(ctx, region, cluster, svc)
     if scaling_changed:
         status.sync_status, status.health_status = "OutOfSync", "Progressing"
@@ -221,11 +220,17 @@ def _from_step(status: ResourceStatus, step: Step) -> Result:
     status.rollout = step.rollout
     status.message = step.message
     status.stopped_reasons = step.stopped_reasons
-    return _finish(status, requeue_after=step.requeue_after, changed=step.changed)
+    if step.health == "Degraded" and step.rollout.phase in ("RolledBack", "Aborted", "Failed"):
+        status.conditions = conditions_for(status, stalled_reason=step.rollout.phase)
+        return Result(status, step.requeue_after, step.changed, step.events)
+    return _finish(status, step.requeue_after, step.changed, step.events)
 
 
 def _finish(
-    status: ResourceStatus, requeue_after: float | None = None, changed: bool = False
+    status: ResourceStatus,
+    requeue_after: float | None = None,
+    changed: bool = False,
+    events: list[RolloutEvent] | None = None,
 ) -> Result:
     status.conditions = conditions_for(status)
-    return Result(status, requeue_after, changed)
+    return Result(status, requeue_after, changed, events or [])

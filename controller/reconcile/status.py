@@ -14,7 +14,7 @@ def conditions_for(status: ResourceStatus, stalled_reason: str | None = None) ->
         Condition(
             type="Ready",
             status="True" if ready else "False",
-            reason="Synced" if ready else status.health_status,
+            reason="Synced" if ready else (stalled_reason or status.health_status),
             message=status.message,
         ),
         Condition(

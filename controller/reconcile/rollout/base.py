@@ -15,8 +15,12 @@ from controller.api.common import TAG_PREFIX
 from controller.api.service import EcsService
 from controller.api.status import HealthStatus, RolloutStatus, TaskCounts
 from controller.aws.ecs import Ecs
-from controller.aws.models import LiveService
+from controller.aws.models import LiveService, LiveTaskSet
+from controller.aws.signals import Signals
 from controller.reconcile.context import Context
+from controller.reconcile.result import RolloutEvent
+from controller.reconcile.rollout.health import Verdict
+from controller.reconcile.rollout.state import RolloutState
 from controller.reconcile.taskset import DesiredTaskSet
 
 FAILED_TAG = f"{TAG_PREFIX}failed-task-set"
@@ -28,10 +32,15 @@ FAILED_REASON_TAG = f"{TAG_PREFIX}failed-reason"
 class RolloutInput:
     ctx: Context
     ecs: Ecs
+    signals: Signals
     cluster: str
     service: EcsService
     live: LiveService
     want: DesiredTaskSet
+
+    @property
+    def name(self) -> str:
+        return self.live.service_name
 
 
 @dataclass
@@ -45,13 +54,31 @@ class Step:
     changed: bool = False
     stopped_reasons: list[str] = field(default_factory=list)
     counts: TaskCounts | None = None
+    events: list[RolloutEvent] = field(default_factory=list)
 
 
 class Strategy(Protocol):
+    """What differs between rolling, blue/green and canary; the driver does the rest."""
+
     name: str
 
-    async def step(self, rollout: RolloutInput) -> Step | None:
-        """One step toward the desired task set being the only, PRIMARY one; None when it is."""
+    def initial_scale(self, r: RolloutInput) -> float:
+        """The new task set's scale (percent) when it is created."""
+        ...
+
+    def bake_seconds(self, r: RolloutInput) -> float:
+        """How long the old set is kept, ready, after the new one became PRIMARY."""
+        ...
+
+    async def advance(
+        self,
+        r: RolloutInput,
+        primary: LiveTaskSet | None,
+        new: LiveTaskSet,
+        state: RolloutState,
+        verdict: Verdict,
+    ) -> Step | None:
+        """The next step of a healthy-so-far rollout; None when the new set may become PRIMARY."""
         ...
 
 

@@ -1,0 +1,393 @@
+"""The rollout driver: the steps all strategies share, decided from what ECS shows.
+
+Each call looks at the live task sets and tags, and takes the next step:
+  the desired set is PRIMARY          -> bake (blue/green), remove the others, then clear
+                                         the rollout tags and report success (once)
+  this revision failed before         -> stay on the old set, Degraded, until a new commit
+  duplicates of the desired set       -> delete all but the oldest (a retried create)
+  `abort` was asked for               -> roll back
+  sets of an abandoned rollout        -> restore the PRIMARY set, remove them
+  no desired set yet                  -> register the task definition if new, create the
+                                         set at the strategy's first scale, tag the state
+  the new set fails a health gate     -> roll back: old set to 100% and PRIMARY, new set
+                                         deleted, failure recorded in tags (not retried)
+  otherwise                           -> the strategy's next step, or make it PRIMARY
+A controller killed between any two calls resumes here from the same tags and sets.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+import structlog
+
+from controller.api.common import MANAGED_BY_TAG, SPEC_HASH_TAG
+from controller.api.status import RolloutStatus
+from controller.aws.models import LiveTaskSet
+from controller.reconcile.result import RolloutEvent, RolloutResult
+from controller.reconcile.rollout.base import (
+    FAILED_REASON_TAG,
+    FAILED_TAG,
+    RolloutInput,
+    Step,
+    Strategy,
+    tag_safe,
+)
+from controller.reconcile.rollout.health import judge
+from controller.reconcile.rollout.state import (
+    ROLLOUT_TAG,
+    ROLLOUT_TAGS,
+    RolloutState,
+    aborted,
+    read_state,
+)
+from controller.reconcile.rollout.strategies import STRATEGIES
+from controller.reconcile.taskset import ensure_task_definition, find_task_definition
+
+log = structlog.get_logger(__name__)
+
+
+def _oldest_first(sets: list[LiveTaskSet]) -> list[LiveTaskSet]:
+    return sorted(sets, key=lambda ts: (ts.created_at is None, ts.created_at, ts.id))
+
+
+async def step(r: RolloutInput) -> Step | None:
+    """One step of the rollout toward the desired task set; None when there is nothing to do."""
+    strategy = STRATEGIES[r.service.spec.deployment.strategy]
+    sets = [ts for ts in r.live.task_sets if ts.status != "DRAINING"]
+    primary = r.live.primary_task_set
+    matching = _oldest_first([ts for ts in sets if r.want.matches(ts)])
+    others = [ts for ts in sets if ts is not primary and not r.want.matches(ts)]
+    state = read_state(r.live.tags, r.want.external_id)
+    now = r.ctx.clock()
+    if primary is not None and r.want.matches(primary):
+        return await _finish(r, strategy, primary, others, state, now)
+    status = RolloutStatus(
+        strategy=strategy.name,
+        phase="Progressing",
+        primary_task_set=primary.id if primary else None,
+    )
+    if r.live.tags.get(FAILED_TAG) == r.want.external_id:
+        return await _stay_failed(r, status, matching)
+    if len(matching) > 1:
+        if r.ctx.dry_run:
+            return Step(
+                status, message="duplicate task sets; would delete all but one", requeue_after=None
+            )
+        for extra in matching[1:]:
+            await r.ecs.delete_task_set(r.cluster, r.name, extra.task_set_arn)
+        log.warning("duplicate_task_sets_deleted", count=len(matching) - 1)
+        return Step(status, requeue_after=0, changed=True)
+    new = matching[0] if matching else None
+    if new is not None and aborted(r.live.tags, r.want.external_id):
+        return await _roll_back(
+            r, strategy, status, primary, new, state, "aborted by `ecs-gitops abort`", [], "aborted"
+        )
+    if others:
+        return await _remove_abandoned(r, status, primary, others)
+    if new is None:
+        return await _create(r, strategy, status, sets, now)
+    status.new_task_set = new.id
+    if state is None:
+        if r.ctx.dry_run:
+            return Step(status, message="a rollout is in progress", requeue_after=None)
+        started = new.created_at or now
+        state = RolloutState(r.want.external_id, 0, now, started)
+        await r.ecs.tag(r.live.service_arn, {ROLLOUT_TAG: state.encode()})
+        return Step(status, requeue_after=0, changed=True)
+    status.started_at = state.started
+    verdict = await judge(
+        r.ecs,
+        r.signals,
+        r.cluster,
+        r.service.spec,
+        r.live.desired_count,
+        new,
+        now,
+        since=state.step_started,
+    )
+    status.new_counts = verdict.counts
+    if verdict.failed:
+        return await _roll_back(
+            r,
+            strategy,
+            status,
+            primary,
+            new,
+            state,
+            verdict.reason,
+            verdict.stopped_reasons,
+            "rolled_back",
+        )
+    if r.ctx.dry_run:
+        return Step(
+            status,
+            message="a rollout is in progress",
+            requeue_after=None,
+            counts=verdict.counts,
+            stopped_reasons=verdict.stopped_reasons,
+        )
+    advanced = await strategy.advance(r, primary, new, state, verdict)
+    if advanced is not None:
+        advanced.rollout.new_counts = verdict.counts
+        return advanced
+    await r.ecs.set_primary_task_set(r.cluster, r.name, new.task_set_arn)
+    if new.scale_percent != 100.0:
+        await r.ecs.update_task_set_scale(r.cluster, r.name, new.task_set_arn, 100.0)
+    await r.ecs.tag(r.live.service_arn, {ROLLOUT_TAG: state.at_step(state.step, now).encode()})
+    log.info(
+        "task_set_promoted", task_set=new.id, external_id=new.external_id, strategy=strategy.name
+    )
+    status.phase = "Promoted"
+    return Step(
+        status,
+        message="the new task set is PRIMARY",
+        requeue_after=0,
+        changed=True,
+        counts=verdict.counts,
+    )
+
+
+async def _create(
+    r: RolloutInput,
+    strategy: Strategy,
+    status: RolloutStatus,
+    sets: list[LiveTaskSet],
+    now: datetime,
+) -> Step:
+    hints = [ts.task_definition for ts in sets]
+    if r.ctx.dry_run:
+        arn = await find_task_definition(r.ecs, r.want, hints)
+        what = "a new task definition revision and " if arn is None else ""
+        return Step(status, message=f"would create {what}a new task set", requeue_after=None)
+    arn, _ = await ensure_task_definition(r.ecs, r.want, hints, r.ctx.instance)
+    spec = r.service.spec
+    created = await r.ecs.create_task_set(
+        r.cluster,
+        r.name,
+        task_definition=arn,
+        external_id=r.want.external_id,
+        scale_percent=strategy.initial_scale(r),
+        launch_type=spec.launch_type,
+        capacity_provider_strategy=spec.capacity_provider_strategy,
+        platform_version=spec.platform_version,
+        network_configuration=spec.network_configuration,
+        load_balancers=spec.load_balancers,
+        service_registries=spec.service_registries,
+        tags={MANAGED_BY_TAG: r.ctx.instance, SPEC_HASH_TAG: r.want.spec_hash},
+    )
+    state = RolloutState(r.want.external_id, 0, now, now)
+    await r.ecs.tag(r.live.service_arn, {ROLLOUT_TAG: state.encode()})
+    log.info("task_set_created", task_set=created.id, task_definition=arn, strategy=strategy.name)
+    status.phase = "Creating"
+    status.new_task_set = created.id
+    status.started_at = now
+    return Step(status, message=f"created task set {created.id}", requeue_after=1.0, changed=True)
+
+
+async def _remove_abandoned(
+    r: RolloutInput, status: RolloutStatus, primary: LiveTaskSet | None, others: list[LiveTaskSet]
+) -> Step:
+    status.phase = "Cleaning"
+    if r.ctx.dry_run:
+        return Step(
+            status, message="would remove task sets of an abandoned rollout", requeue_after=None
+        )
+    if primary is not None and primary.scale_percent != 100.0:
+        await r.ecs.update_task_set_scale(r.cluster, r.name, primary.task_set_arn, 100.0)
+        return Step(
+            status, message="restoring the PRIMARY task set", requeue_after=1.0, changed=True
+        )
+    for old in others:
+        if old.scale_percent > 0:
+            await r.ecs.update_task_set_scale(r.cluster, r.name, old.task_set_arn, 0.0)
+        else:
+            await r.ecs.delete_task_set(r.cluster, r.name, old.task_set_arn)
+    return Step(
+        status,
+        message="removing task sets of an abandoned rollout",
+        requeue_after=1.0,
+        changed=True,
+    )
+
+
+async def _roll_back(
+    r: RolloutInput,
+    strategy: Strategy,
+    status: RolloutStatus,
+    primary: LiveTaskSet | None,
+    new: LiveTaskSet,
+    state: RolloutState | None,
+    reason: str,
+    stopped: list[str],
+    result: RolloutResult,
+) -> Step:
+    auto = r.service.spec.deployment.auto_rollback or result == "aborted"
+    if r.ctx.dry_run or not auto:
+        status.phase = "Failed"
+        note = "" if auto else " (autoRollback is off: the new task set is left in place)"
+        return Step(
+            status, "Degraded", f"rollout failed: {reason}{note}", None, stopped_reasons=stopped
+        )
+    await r.ecs.tag(
+        r.live.service_arn, {FAILED_TAG: r.want.external_id, FAILED_REASON_TAG: tag_safe(reason)}
+    )
+    if primary is not None and primary.scale_percent != 100.0:
+        await r.ecs.update_task_set_scale(r.cluster, r.name, primary.task_set_arn, 100.0)
+    await r.ecs.delete_task_set(r.cluster, r.name, new.task_set_arn)
+    await r.ecs.untag(
+        r.live.service_arn, [t for t in ROLLOUT_TAGS if t in r.live.tags] or [ROLLOUT_TAG]
+    )
+    log.warning("rollout_rolled_back", task_set=new.id, reason=reason, result=result)
+    status.phase = "RolledBack" if result == "rolled_back" else "Aborted"
+    event = RolloutEvent(
+        strategy.name,
+        result,
+        r.ctx.clock(),
+        state.started if state else new.created_at,
+        r.ctx.revision,
+        new.task_definition,
+        reason,
+    )
+    return Step(
+        status,
+        "Degraded",
+        f"rolled back: {reason}",
+        requeue_after=None,
+        changed=True,
+        stopped_reasons=stopped,
+        events=[event],
+    )
+
+
+async def _stay_failed(r: RolloutInput, status: RolloutStatus, matching: list[LiveTaskSet]) -> Step:
+    status.phase = "RolledBack"
+    reason = r.live.tags.get(FAILED_REASON_TAG, "the health gates failed")
+    if matching and not r.ctx.dry_run:
+        for ts in matching:  # a rollback interrupted after tagging: finish it
+            await r.ecs.delete_task_set(r.cluster, r.name, ts.task_set_arn)
+        return Step(status, "Degraded", f"rolled back: {reason}", requeue_after=None, changed=True)
+    return Step(
+        status,
+        "Degraded",
+        f"this revision was rolled back ({reason}); commit a fix to roll out again",
+        requeue_after=None,
+    )
+
+
+async def _finish(
+    r: RolloutInput,
+    strategy: Strategy,
+    primary: LiveTaskSet,
+    others: list[LiveTaskSet],
+    state: RolloutState | None,
+    now: datetime,
+) -> Step | None:
+    status = RolloutStatus(
+        strategy=strategy.name,
+        phase="Baking",
+        primary_task_set=primary.id,
+        started_at=state.started if state else None,
+    )
+    bake = strategy.bake_seconds(r)
+    if others and state is not None and bake > 0:
+        baked = (now - state.step_started).total_seconds()
+        if baked < bake:
+            verdict = await judge(
+                r.ecs,
+                r.signals,
+                r.cluster,
+                r.service.spec,
+                r.live.desired_count,
+                primary,
+                now,
+                since=state.step_started,
+            )
+            if verdict.failed and not r.ctx.dry_run and r.service.spec.deployment.auto_rollback:
+                return await _roll_back_after_promotion(
+                    r,
+                    strategy,
+                    status,
+                    primary,
+                    others,
+                    state,
+                    verdict.reason,
+                    verdict.stopped_reasons,
+                )
+            return Step(
+                status,
+                "Progressing",
+                f"baking: old task set kept {bake - baked:.0f} s more",
+                requeue_after=min(5.0, bake - baked),
+                counts=verdict.counts,
+            )
+    if others or primary.scale_percent != 100.0:
+        status.phase = "Cleaning"
+        if r.ctx.dry_run:
+            return Step(status, message="would remove old task sets", requeue_after=None)
+        if primary.scale_percent != 100.0:
+            await r.ecs.update_task_set_scale(r.cluster, r.name, primary.task_set_arn, 100.0)
+        for old in others:
+            if old.scale_percent > 0:
+                await r.ecs.update_task_set_scale(r.cluster, r.name, old.task_set_arn, 0.0)
+            else:
+                await r.ecs.delete_task_set(r.cluster, r.name, old.task_set_arn)
+                log.info("task_set_deleted", task_set=old.id)
+        return Step(status, message="removing old task sets", requeue_after=1.0, changed=True)
+    leftover = [t for t in (*ROLLOUT_TAGS, FAILED_TAG, FAILED_REASON_TAG) if t in r.live.tags]
+    if not leftover:
+        return None
+    if r.ctx.dry_run:
+        return None
+    await r.ecs.untag(r.live.service_arn, leftover)
+    if state is None:
+        return Step(status, requeue_after=0, changed=True)
+    status.phase = "Succeeded"
+    event = RolloutEvent(
+        strategy.name, "succeeded", now, state.started, r.ctx.revision, primary.task_definition
+    )
+    log.info("rollout_succeeded", strategy=strategy.name, seconds=event.duration_seconds)
+    return Step(
+        status, "Progressing", "rollout succeeded", requeue_after=0, changed=True, events=[event]
+    )
+
+
+async def _roll_back_after_promotion(
+    r: RolloutInput,
+    strategy: Strategy,
+    status: RolloutStatus,
+    new: LiveTaskSet,
+    others: list[LiveTaskSet],
+    state: RolloutState,
+    reason: str,
+    stopped: list[str],
+) -> Step:
+    old = _oldest_first(others)[-1]
+    await r.ecs.tag(
+        r.live.service_arn, {FAILED_TAG: r.want.external_id, FAILED_REASON_TAG: tag_safe(reason)}
+    )
+    if old.scale_percent != 100.0:
+        await r.ecs.update_task_set_scale(r.cluster, r.name, old.task_set_arn, 100.0)
+    await r.ecs.set_primary_task_set(r.cluster, r.name, old.task_set_arn)
+    await r.ecs.delete_task_set(r.cluster, r.name, new.task_set_arn)
+    await r.ecs.untag(r.live.service_arn, [t for t in ROLLOUT_TAGS if t in r.live.tags])
+    log.warning("rollout_rolled_back", task_set=new.id, reason=reason, during="bake")
+    status.phase = "RolledBack"
+    event = RolloutEvent(
+        strategy.name,
+        "rolled_back",
+        r.ctx.clock(),
+        state.started,
+        r.ctx.revision,
+        new.task_definition,
+        reason,
+    )
+    return Step(
+        status,
+        "Degraded",
+        f"rolled back during the bake: {reason}",
+        requeue_after=None,
+        changed=True,
+        stopped_reasons=stopped,
+        events=[event],
+    )

@@ -1,0 +1,229 @@
+"""The three strategies: how the new and old task sets are scaled on the way to PRIMARY.
+
+blueGreen: the new set at 100% beside the old; PRIMARY once healthy; the old set is kept
+  for bakeSeconds (ready for an instant rollback), then removed.
+rolling:   ECS's minimumHealthyPercent / maximumPercent over two task sets: grow the new
+  set into the room maximumPercent leaves, shrink the old one only as far as healthy new
+  tasks keep the total at or above minimumHealthyPercent, until the new set has them all.
+canary:    steps of {weight, pauseSeconds}: the new set's scale follows the weight and the
+  old set's the rest; each step waits for health, then its pause, or for
+  `ecs-gitops promote` when it has none; after the last step, 100%.
+"""
+
+from __future__ import annotations
+
+import math
+
+from controller.api.service import CanaryStep
+from controller.api.status import RolloutStatus
+from controller.aws.models import LiveTaskSet
+from controller.reconcile.rollout.base import RolloutInput, Step, Strategy
+from controller.reconcile.rollout.health import Verdict, expected_count
+from controller.reconcile.rollout.state import ROLLOUT_TAG, RolloutState, promoted
+
+
+def _status(
+    r: RolloutInput,
+    name: str,
+    phase: str,
+    primary: LiveTaskSet | None,
+    new: LiveTaskSet,
+    state: RolloutState,
+    step: int | None = None,
+) -> RolloutStatus:
+    return RolloutStatus(
+        strategy=name,
+        phase=phase,
+        step=step,
+        primary_task_set=primary.id if primary else None,
+        new_task_set=new.id,
+        started_at=state.started,
+    )
+
+
+async def _scale(r: RolloutInput, task_set: LiveTaskSet, percent: float) -> bool:
+    if abs(task_set.scale_percent - percent) < 1e-6:
+        return False
+    await r.ecs.update_task_set_scale(r.cluster, r.name, task_set.task_set_arn, percent)
+    return True
+
+
+def _waiting(verdict: Verdict) -> str:
+    c = verdict.counts
+    if c is None:
+        return "waiting for the new task set"
+    return f"waiting for the new task set: {c.running}/{c.desired} running, {c.pending} pending"
+
+
+class BlueGreen:
+    name = "blueGreen"
+
+    def initial_scale(self, r: RolloutInput) -> float:
+        return 100.0
+
+    def bake_seconds(self, r: RolloutInput) -> float:
+        return float(r.service.spec.deployment.blue_green.bake_seconds)
+
+    async def advance(
+        self,
+        r: RolloutInput,
+        primary: LiveTaskSet | None,
+        new: LiveTaskSet,
+        state: RolloutState,
+        verdict: Verdict,
+    ) -> Step | None:
+        if verdict.healthy:
+            return None
+        status = _status(r, self.name, "Progressing", primary, new, state)
+        return Step(
+            status,
+            message=_waiting(verdict),
+            counts=verdict.counts,
+            stopped_reasons=verdict.stopped_reasons,
+        )
+
+
+class Rolling:
+    name = "rolling"
+
+    def initial_scale(self, r: RolloutInput) -> float:
+        return 0.0 if r.live.primary_task_set is not None else 100.0
+
+    def bake_seconds(self, r: RolloutInput) -> float:
+        return 0.0
+
+    async def advance(
+        self,
+        r: RolloutInput,
+        primary: LiveTaskSet | None,
+        new: LiveTaskSet,
+        state: RolloutState,
+        verdict: Verdict,
+    ) -> Step | None:
+        status = _status(r, self.name, "Progressing", primary, new, state)
+        if not verdict.healthy:
+            return Step(
+                status,
+                message=_waiting(verdict),
+                counts=verdict.counts,
+                stopped_reasons=verdict.stopped_reasons,
+            )
+        n = r.live.desired_count
+        if n == 0 or primary is None:
+            changed = await _scale(r, new, 100.0)
+            return Step(status, requeue_after=1.0, changed=True) if changed else None
+        rolling = r.service.spec.deployment.rolling
+        minimum = math.ceil(n * rolling.minimum_healthy_percent / 100)
+        maximum = max(n * rolling.maximum_percent // 100, minimum + 1)
+        old_n = expected_count(n, primary.scale_percent)
+        new_n = expected_count(n, new.scale_percent)
+        if new_n >= n and old_n == 0:
+            return None
+        room = maximum - old_n - new_n
+        if new_n < n and room > 0:
+            target = min(n, new_n + room)
+            await _scale(r, new, 100.0 * target / n)
+            status.phase = "ScalingUp"
+            return Step(
+                status,
+                message=f"new task set to {target}/{n} tasks",
+                requeue_after=1.0,
+                changed=True,
+                counts=verdict.counts,
+            )
+        floor = max(0, minimum - new_n)
+        await _scale(r, primary, 100.0 * floor / n)
+        status.phase = "ScalingDown"
+        return Step(
+            status,
+            message=f"old task set to {floor}/{n} tasks (minimum healthy {minimum})",
+            requeue_after=1.0,
+            changed=True,
+            counts=verdict.counts,
+        )
+
+
+class Canary:
+    name = "canary"
+
+    def initial_scale(self, r: RolloutInput) -> float:
+        steps = self._steps(r)
+        return float(steps[0].weight) if r.live.primary_task_set is not None else 100.0
+
+    def bake_seconds(self, r: RolloutInput) -> float:
+        return 0.0
+
+    @staticmethod
+    def _steps(r: RolloutInput) -> list[CanaryStep]:
+        canary = r.service.spec.deployment.canary
+        return list(canary.steps) if canary else [CanaryStep(weight=100)]
+
+    async def advance(
+        self,
+        r: RolloutInput,
+        primary: LiveTaskSet | None,
+        new: LiveTaskSet,
+        state: RolloutState,
+        verdict: Verdict,
+    ) -> Step | None:
+        steps = self._steps(r)
+        index = state.step
+        weight = float(steps[index].weight) if index < len(steps) else 100.0
+        label = f"{min(index + 1, len(steps))}/{len(steps)}" if index < len(steps) else "final"
+        status = _status(r, self.name, "Progressing", primary, new, state, step=index + 1)
+        if primary is None:
+            weight = 100.0
+        grew = await _scale(r, new, weight)
+        shrank = primary is not None and await _scale(r, primary, 100.0 - weight)
+        if grew or shrank:
+            status.phase = "Shifting"
+            return Step(
+                status,
+                message=f"step {label}: {weight:g}% to the new task set",
+                requeue_after=1.0,
+                changed=True,
+                counts=verdict.counts,
+            )
+        if not verdict.healthy:
+            return Step(
+                status,
+                message=f"step {label} ({weight:g}%): {_waiting(verdict)}",
+                counts=verdict.counts,
+                stopped_reasons=verdict.stopped_reasons,
+            )
+        if index >= len(steps) or primary is None:
+            return None
+        pause = steps[index].pause_seconds
+        now = r.ctx.clock()
+        if pause is None:
+            if not promoted(r.live.tags, r.want.external_id, index):
+                status.phase = "Paused"
+                return Step(
+                    status,
+                    message=f"step {label} ({weight:g}%) waits for `ecs-gitops promote {r.name}`",
+                    requeue_after=5.0,
+                    counts=verdict.counts,
+                )
+        else:
+            remaining = pause - (now - state.step_started).total_seconds()
+            if remaining > 0:
+                status.phase = "Paused"
+                return Step(
+                    status,
+                    message=f"step {label} ({weight:g}%): pausing {math.ceil(remaining)} s more",
+                    requeue_after=min(remaining, 5.0),
+                    counts=verdict.counts,
+                )
+        if not r.ctx.dry_run:
+            await r.ecs.tag(
+                r.live.service_arn, {ROLLOUT_TAG: state.at_step(index + 1, now).encode()}
+            )
+        status.phase = "Advancing"
+        return Step(status, message=f"step {label} done", requeue_after=0, changed=True)
+
+
+STRATEGIES: dict[str, Strategy] = {
+    "blueGreen": BlueGreen(),
+    "rolling": Rolling(),
+    "canary": Canary(),
+}

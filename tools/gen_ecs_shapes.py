@@ -34,6 +34,7 @@ ROOTS = {
     "ClusterConfiguration": "ClusterConfiguration",
     "ClusterServiceConnectDefaultsRequest": "ClusterServiceConnectDefaults",
     "DeploymentCircuitBreaker": "DeploymentCircuitBreaker",
+    "ServiceConnectConfiguration": "ServiceConnectConfiguration",
 }
 
 # Task-level cpu and memory are strings in the API ("512", "1 vCPU", "2 GB"), but

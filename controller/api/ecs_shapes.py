@@ -401,3 +401,64 @@ class DeploymentCircuitBreaker(EcsShape):
     rollback: bool
     reset_on_healthy_task: bool | None = None
     threshold_configuration: ThresholdConfiguration | None = None
+
+
+class ServiceConnectTestTrafficHeaderMatchRules(EcsShape):
+    exact: str
+
+
+class ServiceConnectTestTrafficHeaderRules(EcsShape):
+    name: str
+    value: ServiceConnectTestTrafficHeaderMatchRules | None = None
+
+
+class ServiceConnectTestTrafficRules(EcsShape):
+    header: ServiceConnectTestTrafficHeaderRules
+
+
+class ServiceConnectClientAlias(EcsShape):
+    port: int
+    dns_name: str | None = None
+    test_traffic_rules: ServiceConnectTestTrafficRules | None = None
+
+
+class TimeoutConfiguration(EcsShape):
+    idle_timeout_seconds: int | None = None
+    per_request_timeout_seconds: int | None = None
+
+
+class ServiceConnectTlsCertificateAuthority(EcsShape):
+    aws_pca_authority_arn: str | None = None
+
+
+class ServiceConnectTlsConfiguration(EcsShape):
+    issuer_certificate_authority: ServiceConnectTlsCertificateAuthority
+    kms_key: str | None = None
+    role_arn: str | None = None
+
+
+class ServiceConnectService(EcsShape):
+    port_name: str
+    discovery_name: str | None = None
+    client_aliases: list[ServiceConnectClientAlias] | None = None
+    ingress_port_override: int | None = None
+    timeout: TimeoutConfiguration | None = None
+    tls: ServiceConnectTlsConfiguration | None = None
+
+
+class ServiceConnectAccessLogConfiguration(EcsShape):
+    format: Literal["TEXT", "JSON"]
+    include_query_parameters: Literal["DISABLED", "ENABLED"] | None = None
+
+
+class ServiceConnectContainerConfiguration(EcsShape):
+    log_level: Literal["debug", "info"] | None = None
+
+
+class ServiceConnectConfiguration(EcsShape):
+    enabled: bool
+    namespace: str | None = None
+    services: list[ServiceConnectService] | None = None
+    log_configuration: LogConfiguration | None = None
+    access_log_configuration: ServiceConnectAccessLogConfiguration | None = None
+    container_configurations: list[ServiceConnectContainerConfiguration] | None = None

@@ -21,6 +21,7 @@ from controller.api.ecs_shapes import (
     NetworkConfiguration,
     PlacementConstraint,
     PlacementStrategy,
+    ServiceConnectConfiguration,
     ServiceRegistry,
     TaskDefinitionInput,
 )
@@ -81,10 +82,28 @@ class TargetTrackingPolicy(Model):
     disable_scale_in: bool = False
 
 
+class StepAdjustment(Model):
+    scaling_adjustment: int
+    metric_interval_lower_bound: float | None = None
+    metric_interval_upper_bound: float | None = None
+
+
+class StepScalingPolicy(Model):
+    """A StepScaling policy; the CloudWatch alarm that triggers it is the user's."""
+
+    name: Annotated[str, Field(pattern=r"^[A-Za-z0-9_.:/-]{1,256}$")]
+    adjustment_type: Literal["ChangeInCapacity", "PercentChangeInCapacity", "ExactCapacity"]
+    step_adjustments: Annotated[list[StepAdjustment], Field(min_length=1)]
+    cooldown: Seconds | None = None
+    metric_aggregation_type: Literal["Average", "Minimum", "Maximum"] | None = None
+    min_adjustment_magnitude: Annotated[int, Field(ge=1)] | None = None
+
+
 class AutoScaling(Model):
     min_capacity: Annotated[int, Field(ge=0)]
     max_capacity: Annotated[int, Field(ge=0)]
     target_tracking: list[TargetTrackingPolicy] = Field(default_factory=list)
+    step_scaling: list[StepScalingPolicy] = Field(default_factory=list)
 
 
 def _task_definition_form(value: Any) -> str:
@@ -116,6 +135,8 @@ class EcsServiceSpec(Model):
     enable_execute_command: bool = False
     enable_ecs_managed_tags: bool = Field(default=False, alias="enableECSManagedTags")
     propagate_tags: Literal["TASK_DEFINITION", "SERVICE", "NONE"] | None = None
+    service_connect_configuration: ServiceConnectConfiguration | None = None
+    """ECS Service Connect, set on the service (task sets take no Service Connect settings)."""
     tags: Tags = Field(default_factory=dict)
     deployment: Deployment = Field(default_factory=Deployment)
     auto_scaling: AutoScaling | None = None

@@ -69,15 +69,21 @@ class AutoScaling:
             for raw in resp.get("ScalingPolicies", [])
         ]
 
-    async def put_target_tracking(self, rid: str, name: str, config: dict[str, Any]) -> None:
+    async def put_policy(self, rid: str, name: str, kind: str, config: dict[str, Any]) -> None:
+        """PutScalingPolicy for a TargetTrackingScaling or StepScaling policy."""
+        key = (
+            "StepScalingPolicyConfiguration"
+            if kind == "StepScaling"
+            else "TargetTrackingScalingPolicyConfiguration"
+        )
         await self._call(
             "PutScalingPolicy",
             ServiceNamespace=NAMESPACE,
             ResourceId=rid,
             ScalableDimension=DIMENSION,
             PolicyName=name,
-            PolicyType="TargetTrackingScaling",
-            TargetTrackingScalingPolicyConfiguration=config,
+            PolicyType=kind,
+            **{key: config},
         )
 
     async def delete_policy(self, rid: str, name: str) -> None:

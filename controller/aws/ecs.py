@@ -90,8 +90,11 @@ class Ecs:
         default_strategy: list[CapacityProviderStrategyItem],
         configuration: ClusterConfiguration | None,
         tags: dict[str, str],
+        service_connect_namespace: str | None = None,
     ) -> LiveCluster:
         params: dict[str, Any] = {"clusterName": name, "tags": tag_list(tags)}
+        if service_connect_namespace:
+            params["serviceConnectDefaults"] = {"namespace": service_connect_namespace}
         if settings:
             params["settings"] = _api(settings)
         if capacity_providers:
@@ -105,6 +108,20 @@ class Ecs:
 
     async def update_cluster_settings(self, name: str, settings: list[ClusterSetting]) -> None:
         await self._call("UpdateClusterSettings", cluster=name, settings=_api(settings))
+
+    async def update_cluster(
+        self,
+        name: str,
+        *,
+        configuration: ClusterConfiguration | None = None,
+        service_connect_namespace: str | None = None,
+    ) -> None:
+        params: dict[str, Any] = {"cluster": name}
+        if configuration is not None:
+            params["configuration"] = configuration.to_api()
+        if service_connect_namespace is not None:
+            params["serviceConnectDefaults"] = {"namespace": service_connect_namespace}
+        await self._call("UpdateCluster", **params)
 
     async def put_cluster_capacity_providers(
         self, name: str, providers: list[str], strategy: list[CapacityProviderStrategyItem]
@@ -287,6 +304,27 @@ class Ecs:
         arns: list[str] = resp.get("taskDefinitionArns", [])
         # familyPrefix matches prefixes: keep this family only
         return [a for a in arns if a.rsplit("/", 1)[-1].rsplit(":", 1)[0] == family][:limit]
+
+    async def list_task_definition_arns(self, family: str) -> list[str]:
+        """Every ACTIVE revision of exactly this family, newest first."""
+        arns: list[str] = []
+        params: dict[str, Any] = {"familyPrefix": family, "status": "ACTIVE", "sort": "DESC"}
+        while True:
+            resp = await self._call("ListTaskDefinitions", **params)
+            arns += [
+                a
+                for a in resp.get("taskDefinitionArns", [])
+                if a.rsplit("/", 1)[-1].rsplit(":", 1)[0] == family
+            ]
+            token = resp.get("nextToken")
+            if not token:
+                return arns
+            params["nextToken"] = token
+
+    async def deregister_task_definition(self, arn: str) -> None:
+        with contextlib.suppress(AwsNotFound):
+            await self._call("DeregisterTaskDefinition", taskDefinition=arn)
+        self._task_definitions.pop(arn, None)
 
     # tasks
 

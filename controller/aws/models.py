@@ -119,11 +119,17 @@ class LiveCluster(LiveModel):
         default_factory=list
     )
     configuration: ClusterConfiguration | None = None
+    service_connect_defaults: dict[str, Any] | None = None
     tags: Tags = Field(default_factory=dict)
 
     @property
     def managed_by(self) -> str | None:
         return self.tags.get(MANAGED_BY_TAG)
+
+    @property
+    def service_connect_namespace(self) -> str | None:
+        value = (self.service_connect_defaults or {}).get("namespace")
+        return str(value) if value else None
 
 
 class LiveTaskDefinition(LiveModel):
@@ -193,3 +199,4 @@ class ScalingPolicy(LiveModel):
     policy_arn: str | None = Field(default=None, alias="policyARN")
     policy_type: str
     target_tracking_scaling_policy_configuration: dict[str, Any] | None = None
+    step_scaling_policy_configuration: dict[str, Any] | None = None

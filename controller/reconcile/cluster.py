@@ -45,6 +45,9 @@ async def reconcile_cluster(cluster: EcsCluster, ctx: Context) -> Result:
             default_strategy=spec.default_capacity_provider_strategy,
             configuration=spec.configuration,
             tags=tags,
+            service_connect_namespace=(
+                spec.service_connect_defaults.namespace if spec.service_connect_defaults else None
+            ),
         )
         log.info("cluster_created", cluster=name)
         status.message = "created the cluster"
@@ -75,6 +78,23 @@ async def reconcile_cluster(cluster: EcsCluster, ctx: Context) -> Result:
         if not ctx.dry_run:
             await ecs.put_cluster_capacity_providers(
                 name, spec.capacity_providers, spec.default_capacity_provider_strategy
+            )
+    namespace = spec.service_connect_defaults.namespace if spec.service_connect_defaults else None
+    # a namespace given by name cannot be compared to the ARN ECS reports without Cloud
+    # Map: only an ARN that differs, or a namespace where there is none, is a change
+    namespace_differs = namespace is not None and (
+        live.service_connect_namespace is None
+        or (namespace.startswith("arn:") and namespace != live.service_connect_namespace)
+    )
+    if (want.get("configuration") != have.get("configuration") and spec.configuration) or (
+        namespace_differs
+    ):
+        changed = True
+        if not ctx.dry_run:
+            await ecs.update_cluster(
+                name,
+                configuration=spec.configuration,
+                service_connect_namespace=namespace if namespace_differs else None,
             )
     add = {k: v for k, v in tags.items() if live.tags.get(k) != v}
     remove = [k for k in live.tags if k not in tags and not k.startswith((TAG_PREFIX, "aws:"))]

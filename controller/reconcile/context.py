@@ -27,6 +27,8 @@ class Context:
     revision: str | None = None
     """The source revision (commit) being applied, for status and tags."""
     clock: Callable[[], datetime] = utcnow
+    keep_revisions: int = 10
+    """Task definition revisions of ours kept per family (plus those in use)."""
     _ecs: dict[str, Ecs] = field(default_factory=dict)
     _scaling: dict[str, AutoScaling] = field(default_factory=dict)
 
@@ -45,6 +47,7 @@ class Context:
             dry_run=self.dry_run if dry_run is None else dry_run,
             revision=self.revision if revision is None else revision,
             clock=self.clock,
+            keep_revisions=self.keep_revisions,
             _ecs=self._ecs,
             _scaling=self._scaling,
         )

@@ -12,7 +12,7 @@ from typing import Any
 
 from controller.api import EcsCluster, EcsService, Resource, resource_key
 from controller.aws.autoscaling import resource_id
-from controller.reconcile.autoscaling import _comparable, policy_config
+from controller.reconcile.autoscaling import comparable, desired_policies, live_config
 from controller.reconcile.context import Context, cluster_name
 from controller.reconcile.diff import render_diff
 from controller.reconcile.normalize import (
@@ -64,7 +64,8 @@ async def service_docs(
             "minCapacity": spec.auto_scaling.min_capacity,
             "maxCapacity": spec.auto_scaling.max_capacity,
             "policies": {
-                p.name: _comparable(policy_config(p)) for p in spec.auto_scaling.target_tracking
+                name: {"type": kind, **comparable(config)}
+                for name, (kind, config) in desired_policies(svc).items()
             },
         }
     if live_svc is None:
@@ -107,8 +108,6 @@ async def _live_scaling(
         "minCapacity": target.min_capacity,
         "maxCapacity": target.max_capacity,
         "policies": {
-            p.policy_name: _comparable(p.target_tracking_scaling_policy_configuration)
-            for p in policies
-            if p.policy_type == "TargetTrackingScaling"
+            p.policy_name: {"type": p.policy_type, **comparable(live_config(p))} for p in policies
         },
     }

@@ -26,6 +26,7 @@ from controller.reconcile.autoscaling import reconcile_autoscaling
 from controller.reconcile.context import Context, cluster_name
 from controller.reconcile.normalize import compare_service
 from controller.reconcile.result import Result, RolloutEvent
+from controller.reconcile.retention import enforce_retention
 from controller.reconcile.rollout import driver
 from controller.reconcile.rollout.base import RolloutInput, Step
 from controller.reconcile.status import conditions_for
@@ -87,6 +88,8 @@ def _create_params(svc: EcsService, instance: str) -> dict[str, Any]:
         params["placementStrategy"] = [p.to_api() for p in spec.placement_strategy]
     if spec.propagate_tags:
         params["propagateTags"] = spec.propagate_tags
+    if spec.service_connect_configuration is not None:
+        params["serviceConnectConfiguration"] = spec.service_connect_configuration.to_api()
     return params
 
 
@@ -190,10 +193,15 @@ async def reconcile_service(svc: EcsService, ctx: Context) -> Result:
     signals = Signals(ctx.aws, region)
     step = await driver.step(RolloutInput(ctx, ecs, signals, cluster, svc, live, want))
     if step is not None:
+        if any(e.result == "succeeded" for e in step.events) and not ctx.dry_run:
+            in_use = {ts.task_definition for ts in live.task_sets}
+            await enforce_retention(
+                ecs, want.task_definition.family, in_use, ctx.keep_revisions, ctx.instance
+            )
         return _from_step(status, step)
 
     primary = live.primary_task_set
-    scaling_changed = await reconcile_autoscaling(ctx, region, cluster, svc)
+    scaling_changed = await reconcile_autoscaling(ctx, region, cluster, svc, live)
     if scaling_changed:
         status.sync_status, status.health_status = "OutOfSync", "Progressing"
         status.message = "autoscaling " + ("differs" if ctx.dry_run else "updated")

@@ -16,6 +16,7 @@ from controller.api import EcsCluster, EcsService, EcsTask, TaskDefinitionInput
 from controller.api.ecs_shapes import (
     CapacityProviderStrategyItem,
     ContainerDefinition,
+    LoadBalancer,
     NetworkConfiguration,
 )
 from controller.api.units import cpu_units, memory_mib
@@ -595,6 +596,30 @@ def _check_target(
     return []
 
 
+def _check_alternate(at: DocPath, lb: LoadBalancer) -> list[Finding]:
+    """Two target groups: task sets take turns on them, traffic moves by the production rule."""
+    adv = lb.advanced_configuration
+    if adv is None or not adv.alternate_target_group_arn:
+        return []
+    where: DocPath = (*at, "advancedConfiguration")
+    out: list[Finding] = []
+    if not adv.production_listener_rule:
+        out.append(
+            Finding(
+                where,
+                "alternateTargetGroupArn needs productionListenerRule: the listener or listener rule whose forward weights move traffic between the two target groups",
+            )
+        )
+    if adv.alternate_target_group_arn == lb.target_group_arn:
+        out.append(
+            Finding(
+                (*where, "alternateTargetGroupArn"),
+                "alternateTargetGroupArn must differ from targetGroupArn: task sets take turns on the two groups",
+            )
+        )
+    return out
+
+
 def check_service(svc: EcsService, td: TaskDefinitionInput) -> list[Finding]:
     out, fargate = _check_placement(svc, td)
     out += check_task_definition(td, fargate=fargate)
@@ -635,6 +660,7 @@ def check_service(svc: EcsService, td: TaskDefinitionInput) -> list[Finding]:
             out += _check_target(
                 at, "load balancer", lb.container_name, lb.container_port, containers
             )
+        out += _check_alternate(at, lb)
     for i, reg in enumerate(s.service_registries):
         if reg.container_name is not None:
             at = ("spec", "serviceRegistries", i)

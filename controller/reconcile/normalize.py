@@ -7,6 +7,8 @@ mappings go, server-only fields are stripped. What remains differs only on a rea
 spec_hash digests it, so the spec-hash tag decides when a task definition revision is due.
 compare_* return (live, desired) and also drop what ECS picks when the spec leaves it
 open (platform version, launch type, security groups, cluster settings): not drift.
+A load balancer with alternateTargetGroupArn is a pair that task sets take turns on (see
+rollout/traffic.py): sorted, listener rules dropped; a set on either group matches it.
 """
 
 from __future__ import annotations
@@ -20,7 +22,7 @@ from typing import Any
 from controller.api.base import Model
 from controller.api.cluster import EcsClusterSpec
 from controller.api.common import TAG_PREFIX
-from controller.api.ecs_shapes import NetworkConfiguration, TaskDefinitionInput
+from controller.api.ecs_shapes import LoadBalancer, NetworkConfiguration, TaskDefinitionInput
 from controller.api.service import EcsServiceSpec
 from controller.api.units import cpu_units, memory_mib
 from controller.aws.models import LiveCluster, LiveService, LiveTaskSet
@@ -274,59 +276,28 @@ def _volume(raw: Any) -> Any:
 
 
 def canonical_service_fields(
-    spec: EcsServiceSpec,
+    source: EcsServiceSpec | LiveService,
     *,
     include_desired_count: bool = True,
     include_task_set_fields: bool = True,
 ) -> dict[str, Any]:
-    """The service fields the controller manages, from the desired spec.
+    """The service fields the controller manages, of the desired spec or a described service.
 
     include_desired_count=False when autoscaling owns the count; include_task_set_fields=False
     for EXTERNAL services, whose launch type, network and load balancers live on task sets.
     """
-    raw = {
-        **_task_set_raw(spec),
-        "desiredCount": spec.desired_count,
-        "placementConstraints": _dump(spec.placement_constraints),
-        "placementStrategy": _dump(spec.placement_strategy),
-        "healthCheckGracePeriodSeconds": spec.health_check_grace_period_seconds,
-        "enableExecuteCommand": spec.enable_execute_command,
-        "enableECSManagedTags": spec.enable_ecs_managed_tags,
-        "propagateTags": spec.propagate_tags,
-        "tags": spec.tags,
-    }
-    return _service(raw, include_desired_count, include_task_set_fields)
+    return _service(_service_raw(source), include_desired_count, include_task_set_fields)
 
 
-def canonical_live_service_fields(
-    live: LiveService,
-    *,
-    include_desired_count: bool = True,
-    include_task_set_fields: bool = True,
-) -> dict[str, Any]:
-    """canonical_service_fields for a described service."""
-    raw = {
-        **_task_set_raw(live),
-        "desiredCount": live.desired_count,
-        "placementConstraints": _dump(live.placement_constraints),
-        "placementStrategy": _dump(live.placement_strategy),
-        "healthCheckGracePeriodSeconds": live.health_check_grace_period_seconds,
-        "enableExecuteCommand": live.enable_execute_command,
-        "enableECSManagedTags": live.enable_ecs_managed_tags,
-        "propagateTags": live.propagate_tags,
-        "tags": live.tags,
-    }
-    return _service(raw, include_desired_count, include_task_set_fields)
+canonical_live_service_fields = canonical_service_fields
 
 
-def canonical_task_set_fields(spec: EcsServiceSpec) -> dict[str, Any]:
-    """The task-set-level fields of the desired spec (EXTERNAL services)."""
-    return _task_set(_task_set_raw(spec))
+def canonical_task_set_fields(source: EcsServiceSpec | LiveTaskSet) -> dict[str, Any]:
+    """The task-set-level fields of the desired spec (EXTERNAL services) or a described set."""
+    return _task_set(_task_set_raw(source))
 
 
-def canonical_live_task_set_fields(task_set: LiveTaskSet) -> dict[str, Any]:
-    """canonical_task_set_fields for a described task set."""
-    return _task_set(_task_set_raw(task_set))
+canonical_live_task_set_fields = canonical_task_set_fields
 
 
 def compare_service(
@@ -353,7 +324,23 @@ def compare_task_set(
 ) -> tuple[dict[str, Any], dict[str, Any]]:
     """(live, desired) task-set-level fields, ready for a diff."""
     desired = canonical_task_set_fields(spec)
-    return _drop_ecs_choices(canonical_live_task_set_fields(task_set), desired), desired
+    paired = [_pair_of(lb, spec.load_balancers) for lb in task_set.load_balancers]
+    live = _task_set({**_task_set_raw(task_set), "loadBalancers": _dump(paired)})
+    return _drop_ecs_choices(live, desired), desired
+
+
+def _service_raw(source: EcsServiceSpec | LiveService) -> dict[str, Any]:
+    return {
+        **_task_set_raw(source),
+        "desiredCount": source.desired_count,
+        "placementConstraints": _dump(source.placement_constraints),
+        "placementStrategy": _dump(source.placement_strategy),
+        "healthCheckGracePeriodSeconds": source.health_check_grace_period_seconds,
+        "enableExecuteCommand": source.enable_execute_command,
+        "enableECSManagedTags": source.enable_ecs_managed_tags,
+        "propagateTags": source.propagate_tags,
+        "tags": source.tags,
+    }
 
 
 def _task_set_raw(source: EcsServiceSpec | LiveService | LiveTaskSet) -> dict[str, Any]:
@@ -390,7 +377,7 @@ def _task_set(raw: dict[str, Any]) -> dict[str, Any]:
     if out.get("platformVersion") == "LATEST":
         out["platformVersion"] = None
     out["loadBalancers"] = _sorted_by(
-        out.get("loadBalancers"),
+        [_paired(lb) for lb in out.get("loadBalancers") or []],
         "containerName",
         "containerPort",
         "targetGroupArn",
@@ -400,6 +387,28 @@ def _task_set(raw: dict[str, Any]) -> dict[str, Any]:
         out.get("serviceRegistries"), "registryArn", "containerName", "containerPort", "port"
     )
     return _clean(out)
+
+
+def _paired(lb: Any) -> Any:
+    """A load balancer's pair of target groups, sorted; its listener rules and role dropped."""
+    if not isinstance(lb, Mapping) or "advancedConfiguration" not in lb:
+        return lb
+    out = {k: v for k, v in lb.items() if k != "advancedConfiguration"}
+    alternate = (lb["advancedConfiguration"] or {}).get("alternateTargetGroupArn")
+    if alternate and lb.get("targetGroupArn") not in (None, alternate):
+        first, second = sorted((lb["targetGroupArn"], alternate))
+        out.update(targetGroupArn=first, advancedConfiguration={"alternateTargetGroupArn": second})
+    return out
+
+
+def _pair_of(lb: LoadBalancer, wanted: list[LoadBalancer]) -> LoadBalancer:
+    """The desired entry whose pair of target groups holds lb's group, else lb."""
+    for want in wanted:
+        alternate = adv.alternate_target_group_arn if (adv := want.advanced_configuration) else None
+        same = (lb.container_name, lb.container_port) == (want.container_name, want.container_port)
+        if alternate and same and lb.target_group_arn in (want.target_group_arn, alternate):
+            return want
+    return lb
 
 
 def _strategy(items: list[dict[str, Any]]) -> list[dict[str, Any]]:
@@ -445,26 +454,18 @@ def _drop_ecs_choices(live: dict[str, Any], desired: Mapping[str, Any]) -> dict[
 # -- clusters --------------------------------------------------------------------------------
 
 
-def canonical_cluster(spec: EcsClusterSpec) -> dict[str, Any]:
-    """The cluster fields the controller manages, from the desired spec."""
+def canonical_cluster(source: EcsClusterSpec | LiveCluster) -> dict[str, Any]:
+    """The cluster fields the controller manages, of the desired spec or a described cluster."""
     return _cluster(
-        settings=_dump(spec.settings),
-        providers=spec.capacity_providers,
-        strategy=_dump(spec.default_capacity_provider_strategy),
-        configuration=spec.configuration.to_api() if spec.configuration else None,
-        tags=spec.tags,
+        settings=_dump(source.settings),
+        providers=source.capacity_providers,
+        strategy=_dump(source.default_capacity_provider_strategy),
+        configuration=source.configuration.to_api() if source.configuration else None,
+        tags=source.tags,
     )
 
 
-def canonical_live_cluster(live: LiveCluster) -> dict[str, Any]:
-    """canonical_cluster for a described cluster."""
-    return _cluster(
-        settings=_dump(live.settings),
-        providers=live.capacity_providers,
-        strategy=_dump(live.default_capacity_provider_strategy),
-        configuration=live.configuration.to_api() if live.configuration else None,
-        tags=live.tags,
-    )
+canonical_live_cluster = canonical_cluster
 
 
 def compare_cluster(

@@ -61,6 +61,9 @@ class Strategy(Protocol):
     """What differs between rolling, blue/green and canary; the driver does the rest."""
 
     name: str
+    alternates: bool
+    """With two target groups: True puts the new set on the group the PRIMARY set does not
+    use, and traffic moves by the listener weights; False shares the PRIMARY's group."""
 
     def initial_scale(self, r: RolloutInput) -> float:
         """The new task set's scale (percent) when it is created."""
@@ -68,6 +71,11 @@ class Strategy(Protocol):
 
     def bake_seconds(self, r: RolloutInput) -> float:
         """How long the old set is kept, ready, after the new one became PRIMARY."""
+        ...
+
+    def traffic_weight(self, r: RolloutInput, state: RolloutState) -> float | None:
+        """With two target groups: the new set's share (percent) of production traffic
+        before it is PRIMARY; None for its share of the capacity."""
         ...
 
     async def advance(

@@ -11,8 +11,13 @@ Each call looks at the live task sets and tags, and takes the next step:
                                          set at the strategy's first scale, tag the state
   the new set fails a health gate     -> roll back: old set to 100% and PRIMARY, new set
                                          deleted, failure recorded in tags (not retried)
-  otherwise                           -> the strategy's next step, or make it PRIMARY
+  otherwise                           -> the listener weights the strategy asks for (two
+                                         target groups), its next step, or make it PRIMARY
 A controller killed between any two calls resumes here from the same tags and sets.
+With two target groups (traffic.py) every path also sets the listener weights from what
+it sees: traffic goes back to the old group first on any rollback (after the failure is
+recorded), to the new group right after it becomes PRIMARY, and to the PRIMARY set's
+group whenever no rollout is active.
 """
 
 from __future__ import annotations
@@ -25,6 +30,7 @@ from controller.api.common import MANAGED_BY_TAG, SPEC_HASH_TAG
 from controller.api.status import RolloutStatus
 from controller.aws.models import LiveTaskSet
 from controller.reconcile.result import RolloutEvent, RolloutResult
+from controller.reconcile.rollout import traffic
 from controller.reconcile.rollout.base import (
     FAILED_REASON_TAG,
     FAILED_TAG,
@@ -68,7 +74,7 @@ async def step(r: RolloutInput) -> Step | None:
         primary_task_set=primary.id if primary else None,
     )
     if r.live.tags.get(FAILED_TAG) == r.want.external_id:
-        return await _stay_failed(r, status, matching)
+        return await _stay_failed(r, status, primary, matching)
     if len(matching) > 1:
         if r.ctx.dry_run:
             return Step(
@@ -127,6 +133,18 @@ async def step(r: RolloutInput) -> Step | None:
             counts=verdict.counts,
             stopped_reasons=verdict.stopped_reasons,
         )
+    weight = strategy.traffic_weight(r, state)
+    shifted = await traffic.sync(r, primary, new, weight, may_raise=verdict.healthy)
+    if shifted:  # a step's pause counts from when its traffic arrived
+        await r.ecs.tag(r.live.service_arn, {ROLLOUT_TAG: state.at_step(state.step, now).encode()})
+        status.phase = "Shifting"
+        return Step(
+            status,
+            message="traffic: " + "; ".join(shifted),
+            requeue_after=1.0,
+            changed=True,
+            counts=verdict.counts,
+        )
     advanced = await strategy.advance(r, primary, new, state, verdict)
     if advanced is not None:
         advanced.rollout.new_counts = verdict.counts
@@ -134,6 +152,7 @@ async def step(r: RolloutInput) -> Step | None:
     await r.ecs.set_primary_task_set(r.cluster, r.name, new.task_set_arn)
     if new.scale_percent != 100.0:
         await r.ecs.update_task_set_scale(r.cluster, r.name, new.task_set_arn, 100.0)
+    await traffic.sync(r, new, None)
     await r.ecs.tag(r.live.service_arn, {ROLLOUT_TAG: state.at_step(state.step, now).encode()})
     log.info(
         "task_set_promoted", task_set=new.id, external_id=new.external_id, strategy=strategy.name
@@ -172,7 +191,9 @@ async def _create(
         capacity_provider_strategy=spec.capacity_provider_strategy,
         platform_version=spec.platform_version,
         network_configuration=spec.network_configuration,
-        load_balancers=spec.load_balancers,
+        load_balancers=traffic.task_set_load_balancers(
+            spec, r.live.primary_task_set, alternate=strategy.alternates
+        ),
         service_registries=spec.service_registries,
         tags={MANAGED_BY_TAG: r.ctx.instance, SPEC_HASH_TAG: r.want.spec_hash},
     )
@@ -193,6 +214,7 @@ async def _remove_abandoned(
         return Step(
             status, message="would remove task sets of an abandoned rollout", requeue_after=None
         )
+    await traffic.sync(r, primary, None)
     if primary is not None and primary.scale_percent != 100.0:
         await r.ecs.update_task_set_scale(r.cluster, r.name, primary.task_set_arn, 100.0)
         return Step(
@@ -232,6 +254,7 @@ async def _roll_back(
     await r.ecs.tag(
         r.live.service_arn, {FAILED_TAG: r.want.external_id, FAILED_REASON_TAG: tag_safe(reason)}
     )
+    await traffic.sync(r, primary, None)
     if primary is not None and primary.scale_percent != 100.0:
         await r.ecs.update_task_set_scale(r.cluster, r.name, primary.task_set_arn, 100.0)
     await r.ecs.delete_task_set(r.cluster, r.name, new.task_set_arn)
@@ -260,9 +283,16 @@ async def _roll_back(
     )
 
 
-async def _stay_failed(r: RolloutInput, status: RolloutStatus, matching: list[LiveTaskSet]) -> Step:
+async def _stay_failed(
+    r: RolloutInput,
+    status: RolloutStatus,
+    primary: LiveTaskSet | None,
+    matching: list[LiveTaskSet],
+) -> Step:
     status.phase = "RolledBack"
     reason = r.live.tags.get(FAILED_REASON_TAG, "the health gates failed")
+    if not r.ctx.dry_run:
+        await traffic.sync(r, primary, None)
     if matching and not r.ctx.dry_run:
         for ts in matching:  # a rollback interrupted after tagging: finish it
             await r.ecs.delete_task_set(r.cluster, r.name, ts.task_set_arn)
@@ -289,6 +319,22 @@ async def _finish(
         primary_task_set=primary.id,
         started_at=state.started if state else None,
     )
+    if others and state is not None and r.live.tags.get(FAILED_TAG) == r.want.external_id:
+        reason = r.live.tags.get(FAILED_REASON_TAG, "the health gates failed")
+        if not r.ctx.dry_run:  # a rollback during the bake was interrupted: finish it
+            return await _roll_back_after_promotion(
+                r, strategy, status, primary, others, state, reason, []
+            )
+    shifted = await traffic.sync(r, primary, None)
+    if shifted:
+        status.phase = "Shifting"
+        verb = "would shift" if r.ctx.dry_run else "shifted"
+        return Step(
+            status,
+            message=f"{verb} traffic to the PRIMARY task set: " + "; ".join(shifted),
+            requeue_after=None if r.ctx.dry_run else 1.0,
+            changed=not r.ctx.dry_run,
+        )
     bake = strategy.bake_seconds(r)
     if others and state is not None and bake > 0:
         baked = (now - state.step_started).total_seconds()
@@ -366,6 +412,7 @@ async def _roll_back_after_promotion(
     await r.ecs.tag(
         r.live.service_arn, {FAILED_TAG: r.want.external_id, FAILED_REASON_TAG: tag_safe(reason)}
     )
+    await traffic.sync(r, old, None)
     if old.scale_percent != 100.0:
         await r.ecs.update_task_set_scale(r.cluster, r.name, old.task_set_arn, 100.0)
     await r.ecs.set_primary_task_set(r.cluster, r.name, old.task_set_arn)

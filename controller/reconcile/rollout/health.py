@@ -115,8 +115,10 @@ async def _alarm_failure(signals: Signals, names: list[str]) -> str | None:
 async def _target_state(
     ecs: Ecs, signals: Signals, cluster: str, spec: EcsServiceSpec, task_set: LiveTaskSet
 ) -> tuple[bool, str]:
-    """(unhealthy, why) for the new set's registered targets; no targets seen: not unhealthy."""
-    groups = [lb.target_group_arn for lb in spec.load_balancers if lb.target_group_arn]
+    """(unhealthy, why) for the new set's registered targets; no targets seen: not unhealthy.
+    The set's own target groups are read (with two, it is on one of the pair)."""
+    lbs = task_set.load_balancers or spec.load_balancers
+    groups = [lb.target_group_arn for lb in lbs if lb.target_group_arn]
     if not groups:
         return False, ""
     arns = await ecs.list_task_arns(cluster, started_by=task_set.id, desired_status="RUNNING")

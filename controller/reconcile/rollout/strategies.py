@@ -8,6 +8,10 @@ rolling:   ECS's minimumHealthyPercent / maximumPercent over two task sets: grow
 canary:    steps of {weight, pauseSeconds}: the new set's scale follows the weight and the
   old set's the rest; each step waits for health, then its pause, or for
   `ecs-gitops promote` when it has none; after the last step, 100%.
+With two target groups (traffic.py), blueGreen and canary put the new set on the other
+group of the pair and keep both sets at 100%: the listener weights, which the driver
+sets from `traffic_weight`, do what the scale does with one group (blueGreen: none
+before promotion; canary: the step's weight). Rolling ignores the alternate group.
 """
 
 from __future__ import annotations
@@ -17,6 +21,7 @@ import math
 from controller.api.service import CanaryStep
 from controller.api.status import RolloutStatus
 from controller.aws.models import LiveTaskSet
+from controller.reconcile.rollout import traffic
 from controller.reconcile.rollout.base import RolloutInput, Step, Strategy
 from controller.reconcile.rollout.health import Verdict, expected_count
 from controller.reconcile.rollout.state import ROLLOUT_TAG, RolloutState, promoted
@@ -57,9 +62,13 @@ def _waiting(verdict: Verdict) -> str:
 
 class BlueGreen:
     name = "blueGreen"
+    alternates = True
 
     def initial_scale(self, r: RolloutInput) -> float:
         return 100.0
+
+    def traffic_weight(self, r: RolloutInput, state: RolloutState) -> float | None:
+        return 0.0
 
     def bake_seconds(self, r: RolloutInput) -> float:
         return float(r.service.spec.deployment.blue_green.bake_seconds)
@@ -85,9 +94,13 @@ class BlueGreen:
 
 class Rolling:
     name = "rolling"
+    alternates = False
 
     def initial_scale(self, r: RolloutInput) -> float:
         return 0.0 if r.live.primary_task_set is not None else 100.0
+
+    def traffic_weight(self, r: RolloutInput, state: RolloutState) -> float | None:
+        return None
 
     def bake_seconds(self, r: RolloutInput) -> float:
         return 0.0
@@ -145,10 +158,16 @@ class Rolling:
 
 class Canary:
     name = "canary"
+    alternates = True
 
     def initial_scale(self, r: RolloutInput) -> float:
+        if r.live.primary_task_set is None or traffic.weighted(r.service.spec):
+            return 100.0
+        return float(self._steps(r)[0].weight)
+
+    def traffic_weight(self, r: RolloutInput, state: RolloutState) -> float | None:
         steps = self._steps(r)
-        return float(steps[0].weight) if r.live.primary_task_set is not None else 100.0
+        return float(steps[state.step].weight) if state.step < len(steps) else 100.0
 
     def bake_seconds(self, r: RolloutInput) -> float:
         return 0.0
@@ -173,8 +192,11 @@ class Canary:
         status = _status(r, self.name, "Progressing", primary, new, state, step=index + 1)
         if primary is None:
             weight = 100.0
-        grew = await _scale(r, new, weight)
-        shrank = primary is not None and await _scale(r, primary, 100.0 - weight)
+        by_weights = traffic.weighted(r.service.spec)  # both sets at 100%: listener weights
+        grew = await _scale(r, new, 100.0 if by_weights else weight)
+        shrank = primary is not None and await _scale(
+            r, primary, 100.0 if by_weights else 100.0 - weight
+        )
         if grew or shrank:
             status.phase = "Shifting"
             return Step(

@@ -8,7 +8,11 @@ RateLimiter; success forgets. The ready heap sits behind a small class so fair q
 across services can replace it without touching the rest.
 
 Workers end a key in exactly one way, told by the handler's Outcome: done, requeue after
-N seconds, retry with backoff, or stop (terminal, not requeued). On shut_down() no new
+N seconds, retry with backoff, or stop (terminal, not requeued). Requeues and retries come
+back at FOLLOW_UP_PRIORITY (-1), below a plain add(): a key enqueued because something
+changed (a new commit) is handed out before the follow-up polls of rollouts in progress,
+and a rollout's next step waits behind the first steps of the others (breadth first), so
+one urgent service is never starved behind hundreds of polling ones. On shut_down() no new
 key is handed out, each worker finishes the key it is on and exits; run_workers cancels
 those still busy after `shutdown_grace` seconds.
 """
@@ -31,6 +35,9 @@ from controller.runtime.clock import Clock, MonotonicClock, TimerHandle
 from controller.runtime.ratelimit import ExponentialBackoff, RateLimiter
 
 K = TypeVar("K", bound=Hashable)
+
+FOLLOW_UP_PRIORITY = -1
+"""The priority of a key requeued by its own handler (requeue after N s, retry)."""
 
 
 class QueueShutDown(Exception):
@@ -446,7 +453,7 @@ def _apply(queue: WorkQueue[K], key: K, outcome: Outcome, raised: bool, log: Log
         if raised and not hasattr(error, "retryable"):
             detail["exc_info"] = error  # unclassified: a bug, so show the traceback
     if outcome.action is Action.RETRY:
-        delay = queue.add_rate_limited(key)
+        delay = queue.add_rate_limited(key, priority=FOLLOW_UP_PRIORITY)
         log.warning(
             "work_retry",
             key=str(key),
@@ -457,7 +464,7 @@ def _apply(queue: WorkQueue[K], key: K, outcome: Outcome, raised: bool, log: Log
         return
     queue.forget(key)
     if outcome.action is Action.REQUEUE:
-        queue.add_after(key, outcome.after)
+        queue.add_after(key, outcome.after, priority=FOLLOW_UP_PRIORITY)
     elif outcome.action is Action.STOP:
         log.error("work_stopped", key=str(key), **detail)
 

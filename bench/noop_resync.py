@@ -1,0 +1,253 @@
+"""AWS calls, CPU and memory of one no-op resync of N services that are already in sync.
+
+Targets (issue 9): at most 1.05x the DescribeServices floor (ceil(N/10) per cluster),
+under 1 s of controller CPU, under 200 MB peak RSS, for 1,000 services.
+
+The emulated AWS runs in this process. The N services are made in sync first, through
+the controller's own aws layer (CreateService, CreateTaskSet with the externalId the
+controller derives, UpdateServicePrimaryTaskSet: about 3N calls, no rollouts), so the
+set-up takes seconds, not a rollout per service. The controller then runs in a child
+process, as it would in production, with AWS's published rate limits: it loads the
+source and runs sync_all (the one-shot reconcile of `ecs-gitops sync`) twice. The first
+pass is a fresh process's start (it learns the cluster's service names as it goes, or
+all at once from a ListServices or a hint); the second is a resync of a running
+controller, the figure the targets are about. Prints JSON.
+
+    .venv/bin/python bench/noop_resync.py --services 1000
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import math
+import os
+import resource
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+from typing import Any
+
+REGION = "ap-northeast-2"
+CLUSTER = """\
+apiVersion: ecs-gitops.dev/v1alpha1
+kind: EcsCluster
+metadata: {{name: {cluster}}}
+"""
+SERVICE = """\
+apiVersion: ecs-gitops.dev/v1alpha1
+kind: EcsService
+metadata: {{name: {name}}}
+spec:
+  cluster: {cluster}
+  desiredCount: {count}
+  launchType: FARGATE
+  networkConfiguration:
+    awsvpcConfiguration: {{subnets: [subnet-aaa, subnet-bbb], securityGroups: [sg-xxx]}}
+  tags: {{team: bench}}
+  taskDefinition:
+    family: web
+    networkMode: awsvpc
+    requiresCompatibilities: [FARGATE]
+    cpu: "256"
+    memory: "512"
+    containerDefinitions:
+      - {{name: web, image: "public.ecr.aws/nginx/nginx:1.27", essential: true}}
+"""
+
+
+def write_source(root: Path, services: int, clusters: int, count: int) -> list[str]:
+    names = [f"svc-{i:04}" for i in range(services)]
+    for c in range(clusters):
+        (root / f"cluster-{c}.yaml").write_text(CLUSTER.format(cluster=f"bench-{c}"))
+    for i, name in enumerate(names):
+        cluster = f"bench-{i % clusters}"
+        text = SERVICE.format(name=name, cluster=cluster, count=count)
+        (root / f"{name}.yaml").write_text(text)
+    return names
+
+
+async def make_in_sync(endpoint: str, root: Path, concurrency: int = 32) -> float:
+    """Create every cluster and service as the controller would leave them after a rollout."""
+    from controller.api import EcsCluster, EcsService
+    from controller.api.common import MANAGED_BY_TAG, SPEC_HASH_TAG
+    from controller.aws.client import AwsClients, AwsSettings
+    from controller.loader import load_tree
+    from controller.reconcile.cluster import reconcile_cluster
+    from controller.reconcile.context import Context
+    from controller.reconcile.service import _create_params
+    from controller.reconcile.taskset import DesiredTaskSet, ensure_task_definition
+    from controller.sources.directory import DirectoryTree
+
+    started = time.monotonic()
+    resources = load_tree(DirectoryTree(root)).resources
+    async with AwsClients(AwsSettings(REGION, endpoint, rate_limiting=False)) as aws:
+        ctx = Context(aws)
+        ecs = ctx.ecs(REGION)
+        for cluster in (r for r in resources if isinstance(r, EcsCluster)):
+            await reconcile_cluster(cluster, ctx)
+        services = [r for r in resources if isinstance(r, EcsService)]
+        first = DesiredTaskSet.from_spec(services[0].spec)
+        arn, _ = await ensure_task_definition(ecs, first, [], ctx.instance)
+        gate = asyncio.Semaphore(concurrency)
+
+        async def one(svc: EcsService) -> None:
+            spec, name = svc.spec, svc.metadata.name
+            want = DesiredTaskSet.from_spec(spec)
+            async with gate:
+                await ecs.create_service(spec.cluster, name, **_create_params(svc, ctx.instance))
+                created = await ecs.create_task_set(
+                    spec.cluster,
+                    name,
+                    task_definition=arn,
+                    external_id=want.external_id,
+                    scale_percent=100.0,
+                    launch_type=spec.launch_type,
+                    capacity_provider_strategy=spec.capacity_provider_strategy,
+                    platform_version=spec.platform_version,
+                    network_configuration=spec.network_configuration,
+                    load_balancers=spec.load_balancers,
+                    service_registries=spec.service_registries,
+                    tags={MANAGED_BY_TAG: ctx.instance, SPEC_HASH_TAG: want.spec_hash},
+                )
+                await ecs.set_primary_task_set(spec.cluster, name, created.task_set_arn)
+
+        await asyncio.gather(*(one(s) for s in services))
+    return time.monotonic() - started
+
+
+# -- the controller, in its own process ----------------------------------------------
+
+
+def rss_mb() -> float:
+    """Peak RSS of this process. VmHWM, not ru_maxrss: Linux carries ru_maxrss over from
+    the parent across fork and exec, so a child would report the emulator's memory."""
+    try:
+        for line in Path("/proc/self/status").read_text().splitlines():
+            if line.startswith("VmHWM:"):
+                return int(line.split()[1]) / 1024
+    except OSError:
+        pass
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024  # KiB on Linux
+
+
+async def child(endpoint: str, root: Path, passes: int, hint: bool) -> dict[str, Any]:
+    from controller.api import EcsService
+    from controller.aws.client import AwsClients, AwsSettings
+    from controller.loader import load_tree
+    from controller.observability import logging as obs_logging
+    from controller.reconcile.context import Context
+    from controller.reconcile.driver import sync_all
+    from controller.sources.directory import DirectoryTree
+
+    obs_logging.configure("error", "json")
+    resources = load_tree(DirectoryTree(root)).resources
+    out: dict[str, Any] = {"rss_mb_after_load": round(rss_mb(), 1), "passes": []}
+    async with AwsClients(AwsSettings(REGION, endpoint)) as aws:
+        ctx = Context(aws)
+        if hint:  # what the manager can tell the aws layer when it enqueues a revision
+            for svc in (r for r in resources if isinstance(r, EcsService)):
+                aws.expect("ecs", REGION, svc.spec.cluster, [svc.metadata.name])
+        for n in range(passes):
+            if n:  # a resync comes a --resync-interval later: nothing read ahead is left
+                await asyncio.sleep(aws.settings.read_ahead_ttl + 0.5)
+            aws.stats.reset()
+            batch = aws.coalescers[("ecs", "DescribeServices")].stats
+            hits_before = batch.cache_hits
+            cpu, wall = time.process_time(), time.monotonic()
+            outcome = await sync_all(resources, ctx, within=600)
+            cpu, wall = time.process_time() - cpu, time.monotonic() - wall
+            out["passes"].append(
+                {
+                    "wall_seconds": round(wall, 3),
+                    "cpu_seconds": round(cpu, 3),
+                    "calls": aws.stats.total(),
+                    "mutating_calls": aws.stats.total(mutating=True),
+                    "calls_by_operation": aws.stats.by_operation(),
+                    "throttled": sum(aws.stats.outcomes("throttled").values()),
+                    "rate_limit_waits": sum(aws.stats.waits.values()),
+                    "describe_cache_hits": batch.cache_hits - hits_before,
+                    "all_synced": outcome.ok
+                    and all(s.sync_status == "Synced" for s in outcome.statuses.values()),
+                }
+            )
+    out["peak_rss_mb"] = round(rss_mb(), 1)
+    return out
+
+
+def run_child(endpoint: str, root: Path, passes: int, hint: bool) -> dict[str, Any]:
+    args = [sys.executable, __file__, "--child", endpoint, "--source", str(root)]
+    args += ["--passes", str(passes)] + (["--hint"] if hint else [])
+    proc = subprocess.run(args, capture_output=True, text=True, timeout=1800, check=False)
+    if proc.returncode != 0:
+        raise RuntimeError(f"controller process failed:\n{proc.stderr[-4000:]}")
+    result: dict[str, Any] = json.loads(proc.stdout)
+    return result
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=(__doc__ or "").splitlines()[0])
+    parser.add_argument("--services", type=int, default=1000)
+    parser.add_argument("--clusters", type=int, default=1)
+    parser.add_argument("--desired-count", type=int, default=0)
+    parser.add_argument("--passes", type=int, default=2)
+    parser.add_argument("--child", metavar="ENDPOINT", help=argparse.SUPPRESS)
+    parser.add_argument("--source", type=Path, help=argparse.SUPPRESS)
+    parser.add_argument("--hint", action="store_true", help=argparse.SUPPRESS)
+    args = parser.parse_args()
+    os.environ.setdefault("AWS_ACCESS_KEY_ID", "bench")
+    os.environ.setdefault("AWS_SECRET_ACCESS_KEY", "bench")
+    if args.child:
+        print(json.dumps(asyncio.run(child(args.child, args.source, args.passes, args.hint))))
+        return 0
+
+    from controller.local import EmulatedAws
+    from controller.observability import logging as obs_logging
+
+    obs_logging.configure("error", "console")
+    with tempfile.TemporaryDirectory() as tmp, EmulatedAws(tick_interval=1.0) as aws:
+        root = Path(tmp) / "src"
+        root.mkdir()
+        write_source(root, args.services, args.clusters, args.desired_count)
+        setup = asyncio.run(make_in_sync(aws.endpoint_url, root))
+        time.sleep(2.5)  # two emulator ticks: every task set reports STEADY_STATE
+        plain = run_child(aws.endpoint_url, root, args.passes, hint=False)
+        hinted = run_child(aws.endpoint_url, root, 1, hint=True)
+    per_cluster = math.ceil(args.services / args.clusters)
+    floor = args.clusters * math.ceil(per_cluster / 10)
+    resync = plain["passes"][-1]
+    describes = resync["calls_by_operation"].get("ecs:DescribeServices", 0)
+    result = {
+        "benchmark": "noop_resync",
+        "services": args.services,
+        "clusters": args.clusters,
+        "setup_seconds": round(setup, 1),
+        "describe_services_floor": floor,
+        "resync": {
+            **resync,
+            "describe_services": describes,
+            "describe_services_vs_floor": round(describes / floor, 3),
+            "all_calls_vs_floor": round(resync["calls"] / floor, 3),
+        },
+        "first_pass_of_a_fresh_process": plain["passes"][0],
+        "first_pass_with_names_hinted": hinted["passes"][0],
+        "peak_rss_mb": plain["peak_rss_mb"],
+        "rss_mb_after_load": plain["rss_mb_after_load"],
+        "targets": {"describe_services_vs_floor": 1.05, "cpu_seconds": 1.0, "peak_rss_mb": 200},
+    }
+    result["meets_targets"] = (
+        result["resync"]["all_calls_vs_floor"] <= 1.05
+        and resync["cpu_seconds"] < 1.0
+        and plain["peak_rss_mb"] < 200
+        and resync["mutating_calls"] == 0
+        and resync["all_synced"]
+    )
+    print(json.dumps(result, indent=2))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

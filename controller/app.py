@@ -5,12 +5,17 @@ changes, the applier loads it and enqueues every resource (clusters first). The 
 loop enqueues everything again every --resync-interval, so drift made by hand is seen.
 Workers run the one-step reconciles; the queue never runs one key twice at once.
 Status lives in memory and in ECS; nothing here is needed to resume after a restart.
+Every reconcile runs with resource, revision and a reconcile_id bound for its log lines,
+and reports to Metrics (reconcile result and time, rollouts, drift, lead time); finished
+rollouts go into the resource's history, newest first.
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
+import time
+from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
@@ -18,20 +23,49 @@ from typing import Any
 import structlog
 
 from controller.api import EcsCluster, Resource, ResourceKey
-from controller.api.status import ResourceStatus
+from controller.api.status import ResourceStatus, RolloutRecord
 from controller.aws.client import AwsClients
 from controller.errors import AwsError, EcsGitopsError, ReconcileError, SourceError
 from controller.loader import Loaded, LoadResult, load_tree
 from controller.observability.http import HttpHooks, HttpServer
+from controller.observability.logging import reconcile_context
+from controller.observability.metrics import Metrics
 from controller.reconcile.context import Context
 from controller.reconcile.driver import error_status, reconcile_once
 from controller.reconcile.prune import find_prunable, reconcile_prune
+from controller.reconcile.result import RolloutEvent
 from controller.reconcile.status import conditions_for
 from controller.runtime import Outcome, WorkQueue, run_workers
-from controller.sources.base import Artifact, Source
+from controller.runtime.workqueue import Action
+from controller.sources.base import Artifact, DirectorySource, Source
+from controller.sources.git import LocalGitSource, RemoteGitSource
 from controller.sources.webhook import load_webhook_secret, verify_signature
 
 log = structlog.get_logger(__name__)
+
+HISTORY_LIMIT = 10
+RESULT_OF_ACTION = {
+    Action.DONE: "success",
+    Action.REQUEUE: "requeue",
+    Action.RETRY: "error",
+    Action.STOP: "stalled",
+}
+
+
+def resource_name(key: ResourceKey) -> str:
+    """How log lines name a resource (as the reconcile layer does): Kind/cluster/name."""
+    if key.kind == "EcsCluster":
+        return f"EcsCluster/{key.name}"
+    return f"{key.kind}/{key.cluster}/{key.name}"
+
+
+def source_kind(source: Source) -> str:
+    """The bounded name metrics give a source: its kind, never its URL."""
+    if isinstance(source, LocalGitSource | RemoteGitSource):
+        return "git"
+    if isinstance(source, DirectorySource):
+        return "directory"
+    return "s3" if source.display.startswith("s3://") else "other"
 
 
 @dataclass(frozen=True)
@@ -48,12 +82,23 @@ class RunSettings:
 
 
 class Controller:
-    def __init__(self, settings: RunSettings, aws: AwsClients, source: Source) -> None:
+    def __init__(
+        self,
+        settings: RunSettings,
+        aws: AwsClients,
+        source: Source,
+        metrics: Metrics | None = None,
+    ) -> None:
         self.settings = settings
         self.aws = aws
         self.source = source
+        self.metrics = metrics if metrics is not None else Metrics()
+        self.source_kind = source_kind(source)
+        aws.stats.listeners.append(self.metrics.aws_call)
         self.ctx = Context(aws, instance=settings.instance, dry_run=settings.dry_run)
-        self.queue: WorkQueue[ResourceKey] = WorkQueue()
+        self.queue: WorkQueue[ResourceKey] = WorkQueue(
+            on_depth=self.metrics.set_queue_depth, on_retry=self.metrics.queue_retry
+        )
         self.artifact: Artifact | None = None
         self.load: LoadResult | None = None
         self.desired: dict[ResourceKey, Loaded] = {}
@@ -74,6 +119,7 @@ class Controller:
         await http.start()
         try:
             await self._probe_aws()
+            self.metrics.set_leader(True)  # no leader election yet: the one replica leads
             async with asyncio.TaskGroup() as tg:
                 tg.create_task(self._source_loop(stop))
                 tg.create_task(self._resync_loop(stop))
@@ -89,6 +135,7 @@ class Controller:
                 log.info("shutting_down", in_flight=self.queue.in_flight)
                 self.queue.shut_down()
         finally:
+            self.metrics.set_leader(False)
             await http.stop()
             log.info("controller_stopped")
 
@@ -114,13 +161,23 @@ class Controller:
 
     async def _source_loop(self, stop: asyncio.Event) -> None:
         while not stop.is_set():
+            started = time.monotonic()
+            fetched = False
             try:
                 artifact = await self.source.fetch()
+                fetched = True
+                self.metrics.source_fetched(
+                    self.source_kind, "success", time.monotonic() - started, artifact.revision
+                )
                 self.source_error = None
                 self.fetched_at = datetime.now(UTC)
                 if self.artifact is None or artifact.revision != self.artifact.revision:
                     await self.apply_artifact(artifact)
             except SourceError as exc:
+                if not fetched:
+                    self.metrics.source_fetched(
+                        self.source_kind, "error", time.monotonic() - started
+                    )
                 self.source_error = str(exc)
                 log.error("source_fetch_failed", source=self.source.display, error=str(exc))
             await self._wait(stop, self.source.wait_for_change(self.settings.poll_interval))
@@ -184,7 +241,7 @@ class Controller:
             last_applied_revision=self.applied.get(key),
         )
         status.conditions = conditions_for(status, stalled_reason="InvalidSpec")
-        self.statuses[key] = status
+        self._store(key, status)
 
     def _mark_removed(self, key: ResourceKey) -> None:
         status = self.statuses.get(key) or ResourceStatus(
@@ -201,7 +258,7 @@ class Controller:
             self.prune_candidates.add(key)
             self.queue.add(key)
         elif key.kind != "EcsService":
-            self.statuses.pop(key, None)
+            self._drop(key)
 
     async def _scan_for_prune(self) -> None:
         """Managed services in our clusters that no resource names (also after a restart)."""
@@ -236,31 +293,65 @@ class Controller:
     # -- one reconcile ------------------------------------------------------------------
 
     async def _handle(self, key: ResourceKey) -> Outcome:
+        """One reconcile of key, with its log context bound and its metrics recorded."""
         revision = self.artifact.revision if self.artifact else None
+        started = time.monotonic()
+        result = "error"
+        with reconcile_context(resource_name(key), revision):
+            try:
+                outcome = await self._reconcile(key, revision)
+                result = RESULT_OF_ACTION[outcome.action]
+                return outcome
+            finally:
+                seconds = time.monotonic() - started
+                self.metrics.reconcile_done(key.kind, result, seconds)
+                status = self.statuses.get(key)
+                log.info(  # the driver unbinds resource and revision: name them again
+                    "reconciled",
+                    resource=resource_name(key),
+                    revision=revision,
+                    result=result,
+                    seconds=round(seconds, 3),
+                    sync=status.sync_status if status else None,
+                    health=status.health_status if status else None,
+                )
+
+    async def _reconcile(self, key: ResourceKey, revision: str | None) -> Outcome:
         loaded = self.desired.get(key)
         if loaded is None:
             return await self._handle_removed(key)
         resource = loaded.resource
         report_only = not resource.spec.sync_policy.self_heal and self.applied.get(key) == revision
         ctx = self.ctx.derive(dry_run=self.settings.dry_run or report_only, revision=revision)
-        structlog.contextvars.bind_contextvars(revision=(revision or "")[:12])
         try:
             result = await reconcile_once(resource, ctx)
         except (AwsError, ReconcileError) as exc:
             return self._failed(key, resource, ctx, exc)
-        finally:
-            structlog.contextvars.unbind_contextvars("revision")
         self.aws_error = None
         status = result.status
         previous = self.statuses.get(key)
         if report_only and status.sync_status == "OutOfSync":
             status.message = f"drift detected; selfHeal is off, left alone ({status.message})"
-        if previous is not None and previous.ready and status.sync_status == "OutOfSync":
-            log.warning("drift_detected", resource=str(key), message=status.message)
+        if (
+            previous is not None
+            and previous.ready
+            and revision is not None
+            and self.applied.get(key) == revision
+            and status.sync_status == "OutOfSync"
+        ):
+            self.metrics.drift_detected(key.kind)
+            log.warning("drift_detected", resource=resource_name(key), message=status.message)
         if status.ready and revision is not None:
             self.applied[key] = revision
         status.last_applied_revision = self.applied.get(key)
-        self.statuses[key] = status
+        self._store(key, status, result.events)
+        self.metrics.sync_progress(
+            str(key),
+            revision,
+            self.artifact.time if self.artifact else None,
+            ready=status.ready,
+            changed=result.changed,
+        )
         if result.requeue_after is None:
             return Outcome.done()
         return Outcome.requeue(result.requeue_after)
@@ -272,13 +363,13 @@ class Controller:
         try:
             result = await reconcile_prune(key, ctx)
         except AwsError as exc:
-            self.statuses[key] = self._error_status(key, exc)
+            self._store(key, self._error_status(key, exc))
             return Outcome.retry(exc) if exc.retryable else Outcome.stop(exc)
         if result.status.message.startswith("pruned") or result.status.health_status == "Missing":
             self.prune_candidates.discard(key)
-            self.statuses.pop(key, None)
+            self._drop(key)
             return Outcome.done()
-        self.statuses[key] = result.status
+        self._store(key, result.status, result.events)
         return (
             Outcome.done()
             if result.requeue_after is None
@@ -308,13 +399,39 @@ class Controller:
             # keep what was last known of the resource; add the error
             previous.last_error = str(exc)
             status = previous
-        self.statuses[key] = status
+        self._store(key, status)
         if isinstance(exc, AwsError) and (
             exc.code == "NoCredentials" or (exc.retryable and "connect" in exc.message.lower())
         ):
             self.aws_error = str(exc)
-        log.warning("reconcile_failed", resource=str(key), error=str(exc))
+        log.warning("reconcile_failed", resource=resource_name(key), error=str(exc))
         return Outcome.retry(exc) if getattr(exc, "retryable", False) else Outcome.stop(exc)
+
+    def _store(
+        self, key: ResourceKey, status: ResourceStatus, events: Iterable[RolloutEvent] = ()
+    ) -> None:
+        """Keep status as key's; carry the rollout history over and add finished rollouts
+        (newest first, at most HISTORY_LIMIT), counting them in the metrics."""
+        previous = self.statuses.get(key)
+        history = list(status.history or (previous.history if previous is not None else []))
+        for event in sorted(events, key=lambda e: e.finished_at):
+            self.metrics.rollout_finished(event.strategy, event.result, event.duration_seconds)
+            log.info(
+                "rollout_finished",
+                strategy=event.strategy,
+                result=event.result,
+                seconds=event.duration_seconds,
+                reason=event.reason or None,
+            )
+            record = _record(event)
+            if record not in history:
+                history.insert(0, record)
+        status.history = history[:HISTORY_LIMIT]
+        self.statuses[key] = status
+
+    def _drop(self, key: ResourceKey) -> None:
+        self.statuses.pop(key, None)
+        self.metrics.forget(str(key))
 
     # -- what the HTTP server shows --------------------------------------------------
 
@@ -357,5 +474,27 @@ class Controller:
         self.source.trigger()
         return 202
 
+    def render_metrics(self, accept: str) -> tuple[bytes, str]:
+        self.metrics.set_resources(self.statuses.values())
+        return self.metrics.render(accept)
+
     def hooks(self) -> HttpHooks:
-        return HttpHooks(status=self.snapshot, ready=self.readiness, webhook=self.webhook)
+        return HttpHooks(
+            status=self.snapshot,
+            ready=self.readiness,
+            webhook=self.webhook,
+            metrics=self.render_metrics,
+        )
+
+
+def _record(event: RolloutEvent) -> RolloutRecord:
+    return RolloutRecord(
+        revision=event.revision,
+        strategy=event.strategy,
+        result=event.result,
+        started_at=event.started_at,
+        finished_at=event.finished_at,
+        duration_seconds=event.duration_seconds,
+        task_definition=event.task_definition,
+        reason=event.reason,
+    )

@@ -1,4 +1,4 @@
-"""The one aiohttp server: health, readiness, status JSON, the status page, the webhook.
+"""The one aiohttp server: health, readiness, metrics, status JSON, the page, the webhook.
 
 It knows nothing of ECS or sources: the controller hands it callables (a status
 snapshot, a readiness check, a webhook handler), so the arrows keep pointing inward.
@@ -48,7 +48,9 @@ def build_app(hooks: HttpHooks) -> web.Application:
         return web.json_response(hooks.status(), dumps=_dumps)
 
     async def page(_: web.Request) -> web.Response:
-        return web.Response(text=render_page(hooks.status()), content_type="text/html")
+        response = web.Response(text=render_page(hooks.status()), content_type="text/html")
+        response.headers["Cache-Control"] = "no-store"
+        return response
 
     async def webhook(request: web.Request) -> web.Response:
         if hooks.webhook is None:
@@ -63,6 +65,8 @@ def build_app(hooks: HttpHooks) -> web.Application:
         body, content_type = hooks.metrics(request.headers.get("Accept", ""))
         response = web.Response(body=body)
         response.headers["Content-Type"] = content_type
+        if len(body) > 1024:
+            response.enable_compression()  # gzip when the scraper accepts it (Prometheus does)
         return response
 
     app.router.add_get("/healthz", healthz)

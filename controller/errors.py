@@ -9,7 +9,7 @@
     │   ├── SourceNotFound       the repository, ref or path named by the source does not exist
     │   ├── SourceAuthError      the remote refused our credentials (or we had none)
     │   ├── SourceNetworkError   the remote could not be reached, or git timed out -> retry
-    │   └── SourceUnsupported    a source spec we cannot read (unknown scheme, s3:// for now)
+    │   └── SourceUnsupported    a source spec we cannot read (unknown scheme, bad s3:// spec)
     ├── AwsError                 an AWS call failed (service, operation, code)
     │   ├── AwsRetryable         transient: 5xx, timeouts, connection errors -> backoff
     │   │   └── AwsThrottled     the account's rate limit was hit -> slower backoff

@@ -544,7 +544,7 @@ def test_ssh_key_file_goes_to_git_ssh_command(monkeypatch: pytest.MonkeyPatch) -
 @pytest.mark.parametrize(
     ("spec", "error", "message"),
     [
-        ("s3://bucket/prefix/", SourceUnsupported, "not supported yet"),
+        ("s3://bucket/prefix/", SourceUnsupported, "cannot read s3:// sources"),
         ("ftp://host/x", SourceUnsupported, "unknown source scheme ftp://"),
         ("git+https://host/r.git#branch=main", SourceUnsupported, "unknown option 'branch'"),
         ("git+https://host/r.git#path=../x", SourceUnsupported, "leaves the repository"),

@@ -7,23 +7,32 @@
     git+file:///abs/repo#ref=main&path=deploy/   a repository on this machine (checkout or bare)
     git+https://host/org/repo.git#ref=main&path=deploy/   a remote, cloned into the cache
     git+ssh://git@host/org/repo.git#ref=v1.2              (ref: branch, tag, refs/... or full SHA)
-    s3://bucket/prefix/                   not supported yet
+    s3://bucket/prefix/#region=eu-west-1  objects a CI pipeline uploaded, with a `.revision`
+                                          marker written last (open_source needs an
+                                          object store factory from controller.aws.s3)
 
 base.py    Artifact, the Source protocol, DirectorySource, open_source
 git.py     GitTree (one commit as a FileTree), LocalGitSource, RemoteGitSource
 directory.py  DirectoryTree, a plain directory as a FileTree
 webhook.py    push-webhook signature checks (X-Hub-Signature-256)
+s3.py      S3Source (snapshots, markers, polling and events), open_s3
+objects.py the ObjectStore / EventQueue protocols; ObjectTree, a snapshot as a FileTree
 """
 
 from controller.sources.base import Artifact, DirectorySource, Source, open_source, redact_url
 from controller.sources.git import GitTree, LocalGitSource, RemoteGitSource
+from controller.sources.objects import EventQueue, ObjectStore
+from controller.sources.s3 import S3Source
 
 __all__ = [
     "Artifact",
     "DirectorySource",
+    "EventQueue",
     "GitTree",
     "LocalGitSource",
+    "ObjectStore",
     "RemoteGitSource",
+    "S3Source",
     "Source",
     "open_source",
     "redact_url",

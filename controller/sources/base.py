@@ -16,14 +16,18 @@ import os
 import re
 import time
 import urllib.parse
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
-from typing import Protocol
+from typing import TYPE_CHECKING, Protocol
 
 from controller.api.files import MAX_FILE_BYTES, FileTree
 from controller.errors import SourceFileError, SourceNotFound, SourceUnsupported, UsageError
 from controller.sources.directory import DirectoryTree
+
+if TYPE_CHECKING:
+    from controller.sources.objects import EventQueue, ObjectStore
 
 DIRECTORY_POLL_SECONDS = 1.0
 
@@ -234,19 +238,36 @@ _REMOTE_SCHEMES = ("git+https", "git+http", "git+ssh")
 _OPTIONS = ("ref", "path")
 
 
-def open_source(spec: str, *, cache_dir: Path, poll_interval: float = 15.0) -> Source:
+def open_source(
+    spec: str,
+    *,
+    cache_dir: Path,
+    poll_interval: float = 15.0,
+    object_store_factory: Callable[[str | None], ObjectStore] | None = None,
+    s3_events: EventQueue | None = None,
+) -> Source:
     """The Source a --source value names; SourceUnsupported (a usage error) for a spec
-    we cannot read, SourceNotFound for a path that does not exist. Nothing is fetched."""
+    we cannot read, SourceNotFound for a path that does not exist. Nothing is fetched.
+
+    s3://bucket/prefix/[#region=R] needs object_store_factory (region or None for the
+    default -> an ObjectStore, e.g. controller.aws.s3.S3Store); s3_events is the optional
+    --s3-events-queue (controller.aws.s3.SqsEventQueue), for s3:// sources only."""
     scheme = spec.split("://", 1)[0].lower() if "://" in spec else ""
     shown = redact_url(spec)
+    if s3_events is not None and scheme != "s3":
+        raise UsageError(f"--s3-events-queue applies to s3:// sources only, not {shown}")
     if not scheme:
         return _open_path(spec, poll_interval)
     if scheme == "s3":
-        raise SourceUnsupported(f"{shown}: s3:// sources are not supported yet")
+        from controller.sources.s3 import open_s3  # s3.py imports this module
+
+        return open_s3(
+            spec, store_factory=object_store_factory, poll_interval=poll_interval, events=s3_events
+        )
     if scheme != "git+file" and scheme not in _REMOTE_SCHEMES:
         raise SourceUnsupported(
             f"{shown}: unknown source scheme {scheme}://; use a directory, git+file://, "
-            "git+https:// or git+ssh://"
+            "git+https://, git+ssh:// or s3://"
         )
     url, _, fragment = spec[len("git+") :].partition("#")
     options = _options(fragment, shown)

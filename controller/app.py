@@ -22,7 +22,7 @@ from typing import Any
 
 import structlog
 
-from controller.api import EcsCluster, Resource, ResourceKey
+from controller.api import EcsCluster, EcsService, Resource, ResourceKey
 from controller.api.status import ResourceStatus, RolloutRecord
 from controller.aws.client import AwsClients
 from controller.errors import AwsError, EcsGitopsError, ReconcileError, SourceError
@@ -30,12 +30,14 @@ from controller.loader import Loaded, LoadResult, load_tree
 from controller.observability.http import HttpHooks, HttpServer
 from controller.observability.logging import reconcile_context
 from controller.observability.metrics import Metrics
+from controller.reconcile.actions import abort, promote
 from controller.reconcile.context import Context
 from controller.reconcile.driver import error_status, reconcile_once
 from controller.reconcile.prune import find_prunable, reconcile_prune
 from controller.reconcile.result import RolloutEvent
 from controller.reconcile.status import conditions_for
 from controller.runtime import Outcome, WorkQueue, run_workers
+from controller.runtime.lease import LeaderElector
 from controller.runtime.workqueue import Action
 from controller.sources.base import Artifact, DirectorySource, Source
 from controller.sources.git import LocalGitSource, RemoteGitSource
@@ -88,8 +90,12 @@ class Controller:
         aws: AwsClients,
         source: Source,
         metrics: Metrics | None = None,
+        elector: LeaderElector | None = None,
+        api_token: str | None = None,
     ) -> None:
         self.settings = settings
+        self.elector = elector
+        self.api_token = api_token
         self.aws = aws
         self.source = source
         self.metrics = metrics if metrics is not None else Metrics()
@@ -119,25 +125,42 @@ class Controller:
         await http.start()
         try:
             await self._probe_aws()
-            self.metrics.set_leader(True)  # no leader election yet: the one replica leads
             async with asyncio.TaskGroup() as tg:
                 tg.create_task(self._source_loop(stop))
-                tg.create_task(self._resync_loop(stop))
-                tg.create_task(
-                    run_workers(
-                        self.queue,
-                        self._handle,
-                        workers=self.settings.workers,
-                        shutdown_grace=self.settings.shutdown_grace,
-                    )
-                )
+                if self.elector is None:
+                    tg.create_task(self._lead(stop))
+                else:
+                    # only the lease holder reconciles; the others keep the source warm
+                    tg.create_task(self.elector.run(lambda: self._lead(stop)))
                 await stop.wait()
                 log.info("shutting_down", in_flight=self.queue.in_flight)
                 self.queue.shut_down()
+                if self.elector is not None:
+                    self.elector.stop()  # releases the lease now: a standby takes over
         finally:
             self.metrics.set_leader(False)
             await http.stop()
             log.info("controller_stopped")
+
+    async def _lead(self, stop: asyncio.Event) -> None:
+        """Reconcile (workers and resync) for as long as this replica leads."""
+        self.metrics.set_leader(True)
+        log.info("leading", identity=self.elector.identity if self.elector else None)
+        self._enqueue_all()
+        resync = asyncio.create_task(self._resync_loop(stop))
+        try:
+            await run_workers(
+                self.queue,
+                self._handle,
+                workers=self.settings.workers,
+                shutdown_grace=self.settings.shutdown_grace,
+            )
+        finally:
+            resync.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await resync
+            self.metrics.set_leader(False)
+            log.info("stopped_leading")
 
     async def _probe_aws(self) -> None:
         try:
@@ -478,12 +501,41 @@ class Controller:
         self.metrics.set_resources(self.statuses.values())
         return self.metrics.render(accept)
 
+    async def action(self, name: str, verb: str, cluster: str | None) -> tuple[int, dict[str, Any]]:
+        """promote / abort a rollout of the EcsService `name` (from the HTTP API)."""
+        if self.elector is not None and not self.elector.is_leader:
+            return 503, {"error": f"not the leader; ask {self.elector.leader or 'the leader'}"}
+        matches = [
+            item
+            for key, item in self.desired.items()
+            if key.kind == "EcsService"
+            and key.name == name
+            and (cluster is None or key.cluster == cluster)
+        ]
+        if not matches:
+            return 404, {"error": f"no EcsService {name!r} in the source"}
+        if len(matches) > 1:
+            return 409, {"error": f"{name!r} is in several clusters: pass --cluster"}
+        service = matches[0].resource
+        assert isinstance(service, EcsService)
+        try:
+            message = await (promote if verb == "promote" else abort)(service, self.ctx)
+        except ReconcileError as exc:
+            return 409, {"error": str(exc)}
+        except AwsError as exc:
+            return 502, {"error": str(exc)}
+        log.info("rollout_action", action=verb, service=name)
+        self.queue.add(matches[0].key, priority=2)
+        return 202, {"message": message}
+
     def hooks(self) -> HttpHooks:
         return HttpHooks(
             status=self.snapshot,
             ready=self.readiness,
             webhook=self.webhook,
             metrics=self.render_metrics,
+            action=self.action,
+            api_token=self.api_token,
         )
 
 

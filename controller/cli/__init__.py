@@ -18,14 +18,17 @@ def main() -> None:
 
 
 def _register() -> None:
-    from controller.cli import engine, run, status, validate
+    from controller.cli import actions, engine, run, status, validate, verify
 
     main.add_command(validate.validate)
     main.add_command(validate.schema)
     main.add_command(engine.diff)
     main.add_command(engine.sync)
+    main.add_command(verify.verify)
     main.add_command(run.run)
     main.add_command(status.status)
+    main.add_command(actions.promote)
+    main.add_command(actions.abort)
 
 
 _register()

@@ -12,10 +12,13 @@ import click
 import structlog
 
 from controller.app import Controller, RunSettings
+from controller.aws.lease import DynamoDbLease
+from controller.cli.actions import api_token
 from controller.cli.engine import aws_session
 from controller.cli.options import LOCAL_ADDR, aws_options, env
 from controller.errors import EcsGitopsError
 from controller.observability import logging as obs_logging
+from controller.runtime.lease import LeaderElector, default_identity
 from controller.sources.base import open_source
 
 
@@ -57,6 +60,20 @@ from controller.sources.base import open_source
     default=None,
     help="Where remote Git sources are cloned (default: a temp dir).",
 )
+@click.option(
+    "--leader-election-table",
+    default=None,
+    envvar=env("leader_election_table"),
+    help="DynamoDB table for the leader lease (unset: a single replica).",
+)
+@click.option(
+    "--keep-revisions",
+    type=int,
+    default=10,
+    envvar=env("keep_revisions"),
+    show_default=True,
+    help="Task definition revisions of ours kept per family (plus those in use).",
+)
 @aws_options
 def run(
     source: str,
@@ -65,6 +82,8 @@ def run(
     http_addr: str,
     workers: int,
     cache_dir: str | None,
+    leader_election_table: str | None,
+    keep_revisions: int,
     **opts: Any,
 ) -> None:
     """The controller: reconcile every source change, and everything every resync."""
@@ -106,7 +125,13 @@ def run(
                 region=aws.settings.region,
                 dry_run=opts["dry_run"],
             )
-            await Controller(settings, aws, src).run(stop)
+            elector = None
+            if leader_election_table:
+                lease = DynamoDbLease(aws, leader_election_table, opts["instance_name"])
+                elector = LeaderElector(lease, default_identity())
+            controller = Controller(settings, aws, src, elector=elector, api_token=api_token())
+            controller.ctx.keep_revisions = keep_revisions
+            await controller.run(stop)
 
     try:
         asyncio.run(main())

@@ -7,6 +7,7 @@ Handlers never block on AWS: they read the controller's in-memory status.
 
 from __future__ import annotations
 
+import hmac
 import json
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
@@ -32,6 +33,10 @@ class HttpHooks:
     """Handles a push webhook; returns the HTTP status to answer."""
     metrics: Callable[[str], tuple[bytes, str]] | None = None
     """(body, content type) for an Accept header."""
+    action: Callable[[str, str, str | None], Awaitable[tuple[int, dict[str, Any]]]] | None = None
+    """(service, promote|abort, cluster) -> (HTTP status, JSON body)."""
+    api_token: str | None = None
+    """Bearer token the actions require; without one they are served on loopback only."""
 
 
 def build_app(hooks: HttpHooks) -> web.Application:
@@ -69,6 +74,21 @@ def build_app(hooks: HttpHooks) -> web.Application:
             response.enable_compression()  # gzip when the scraper accepts it (Prometheus does)
         return response
 
+    async def action(request: web.Request) -> web.Response:
+        if hooks.action is None:
+            return web.json_response({"error": "actions not configured"}, status=404)
+        verb = request.match_info["action"]
+        if verb not in ("promote", "abort"):
+            return web.json_response({"error": f"unknown action {verb!r}"}, status=404)
+        refusal = _authorize(hooks.api_token, request)
+        if refusal is not None:
+            return refusal
+        code, body = await hooks.action(
+            request.match_info["name"], verb, request.query.get("cluster")
+        )
+        return web.json_response(body, status=code)
+
+    app.router.add_post("/api/v1/services/{name}/{action}", action)
     app.router.add_get("/healthz", healthz)
     app.router.add_get("/readyz", readyz)
     app.router.add_get("/api/v1/status", status)
@@ -76,6 +96,23 @@ def build_app(hooks: HttpHooks) -> web.Application:
     app.router.add_get("/metrics", metrics)
     app.router.add_get("/", page)
     return app
+
+
+def _authorize(token: str | None, request: web.Request) -> web.Response | None:
+    """None when the caller may act: the right bearer token, or loopback when none is set."""
+    if token is None:
+        peer = request.remote or ""
+        if peer in ("127.0.0.1", "::1") or peer.startswith("127."):
+            return None
+        return web.json_response(
+            {"error": "actions beyond loopback need ECS_GITOPS_API_TOKEN set on the controller"},
+            status=403,
+        )
+    given = request.headers.get("Authorization", "")
+    expected = f"Bearer {token}"
+    if hmac.compare_digest(given.encode(), expected.encode()):
+        return None
+    return web.json_response({"error": "missing or wrong bearer token"}, status=401)
 
 
 def _dumps(obj: Any) -> str:

@@ -1,0 +1,74 @@
+"""`promote` and `abort`: the manual gates of a running rollout, through the HTTP API.
+
+The controller acts on them at its next reconcile. The API wants a bearer token
+(ECS_GITOPS_API_TOKEN, or ECS_GITOPS_API_TOKEN_FILE) whenever it listens beyond loopback.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import sys
+import urllib.error
+import urllib.parse
+import urllib.request
+from pathlib import Path
+
+import click
+
+from controller.cli.options import env
+
+
+def api_token() -> str | None:
+    token = os.environ.get("ECS_GITOPS_API_TOKEN")
+    path = os.environ.get("ECS_GITOPS_API_TOKEN_FILE")
+    if token is None and path:
+        token = Path(path).read_text().strip()
+    return token or None
+
+
+def _post(server: str, action: str, service: str, cluster: str | None, token: str | None) -> None:
+    query = f"?cluster={urllib.parse.quote(cluster)}" if cluster else ""
+    url = f"{server.rstrip('/')}/api/v1/services/{urllib.parse.quote(service)}/{action}{query}"
+    request = urllib.request.Request(url, data=b"{}", method="POST")
+    request.add_header("Content-Type", "application/json")
+    if token:
+        request.add_header("Authorization", f"Bearer {token}")
+    try:
+        with urllib.request.urlopen(request, timeout=30) as response:
+            body = json.loads(response.read() or b"{}")
+            click.echo(body.get("message", "ok"))
+    except urllib.error.HTTPError as exc:
+        try:
+            message = json.loads(exc.read()).get("error", exc.reason)
+        except ValueError:
+            message = exc.reason
+        click.echo(f"error: {message} (HTTP {exc.code})", err=True)
+        sys.exit(1 if exc.code in (404, 409) else 2)
+    except (urllib.error.URLError, OSError) as exc:
+        click.echo(f"error: cannot reach {server}: {exc}", err=True)
+        sys.exit(2)
+
+
+def _command(action: str, help_text: str) -> click.Command:
+    @click.command(name=action, help=help_text)
+    @click.argument("service")
+    @click.option(
+        "--cluster", default=None, help="Needed only when the name is in several clusters."
+    )
+    @click.option(
+        "--server",
+        default="http://127.0.0.1:8080",
+        envvar=env("server"),
+        show_default=True,
+        help="The running controller's HTTP address.",
+    )
+    @click.option("--token", default=None, help="Bearer token (default: ECS_GITOPS_API_TOKEN).")
+    def command(service: str, cluster: str | None, server: str, token: str | None) -> None:
+        _post(server, action, service, cluster, token or api_token())
+
+    return command
+
+
+promote = _command("promote", "Let a paused canary step of SERVICE go on.")
+abort = _command("abort", "Roll back the rollout in progress of SERVICE.")

@@ -13,6 +13,7 @@ import structlog
 
 from controller.app import Controller, RunSettings
 from controller.aws.lease import DynamoDbLease
+from controller.aws.s3 import S3Store, SqsEventQueue
 from controller.cli.actions import api_token
 from controller.cli.engine import aws_session
 from controller.cli.options import LOCAL_ADDR, aws_options, env
@@ -74,6 +75,12 @@ from controller.sources.base import open_source
     show_default=True,
     help="Task definition revisions of ours kept per family (plus those in use).",
 )
+@click.option(
+    "--s3-events-queue",
+    default=None,
+    envvar=env("s3_events_queue"),
+    help="SQS queue URL receiving the source bucket's event notifications (fast path).",
+)
 @aws_options
 def run(
     source: str,
@@ -84,6 +91,7 @@ def run(
     cache_dir: str | None,
     leader_election_table: str | None,
     keep_revisions: int,
+    s3_events_queue: str | None,
     **opts: Any,
 ) -> None:
     """The controller: reconcile every source change, and everything every resync."""
@@ -97,8 +105,15 @@ def run(
         loop = asyncio.get_running_loop()
         for sig in (signal.SIGTERM, signal.SIGINT):
             loop.add_signal_handler(sig, stop.set)
-        src = open_source(source, cache_dir=cache, poll_interval=poll_interval)
         async with aws_session(opts["region"], opts["endpoint_url"], opts["local"]) as aws:
+            events = SqsEventQueue(aws, s3_events_queue) if s3_events_queue else None
+            src = open_source(
+                source,
+                cache_dir=cache,
+                poll_interval=poll_interval,
+                object_store_factory=lambda region: S3Store(aws, region),
+                s3_events=events,
+            )
             banner = None
             if opts["local"]:
                 banner = f"emulated AWS (not real AWS) at http://{LOCAL_ADDR}"

@@ -173,11 +173,6 @@ def manifest_environment() -> set[str]:
     return names
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="`run` has no --leader-election-table / --s3-events-queue yet: the lead wires them "
-    "(then this passes, and strict xfail turns that into a failure: remove the mark)",
-)
 def test_every_variable_the_manifests_set_is_an_option_of_run() -> None:
     run = cli.commands["run"]
     envvars: set[str] = set()

@@ -7,8 +7,8 @@ Package map (outer layers import inner ones, never the reverse):
     loader         files -> validated resources with file:line:col diagnostics
     sources        where files come from: a directory, a Git checkout or remote
     aws            aiobotocore clients, error mapping, typed ECS / autoscaling calls
-    observability  logging, secret masking, the HTTP server and status page
-    runtime        work queue, backoff, clock; knows nothing of ECS
+    observability  logging, secret masking, metrics, the HTTP server and status page
+    runtime        work queue, backoff, clock, leader election; knows nothing of ECS
     api            pydantic models of the desired state and status, CRDs; no I/O
     local          the emulated AWS (optional extra): moto + a Fargate-like ECS emulator
     errors         the one exception tree (a leaf: anyone may import it)

@@ -71,7 +71,8 @@ def write_source(root: Path, services: int, clusters: int, count: int) -> list[s
 
 
 async def make_in_sync(endpoint: str, root: Path, concurrency: int = 32) -> float:
-    """Create every cluster and service as the controller would leave them after a rollout."""
+    """Create every cluster and service as the controller would leave them after a rollout:
+    its task definition revision (one per distinct content), its task set PRIMARY."""
     from controller.api import EcsCluster, EcsService
     from controller.api.common import MANAGED_BY_TAG, SPEC_HASH_TAG
     from controller.aws.client import AwsClients, AwsSettings
@@ -90,14 +91,18 @@ async def make_in_sync(endpoint: str, root: Path, concurrency: int = 32) -> floa
         for cluster in (r for r in resources if isinstance(r, EcsCluster)):
             await reconcile_cluster(cluster, ctx)
         services = [r for r in resources if isinstance(r, EcsService)]
-        first = DesiredTaskSet.from_spec(services[0].spec)
-        arn, _ = await ensure_task_definition(ecs, first, [], ctx.instance)
+        revisions: dict[str, asyncio.Task[tuple[str, bool]]] = {}
         gate = asyncio.Semaphore(concurrency)
 
         async def one(svc: EcsService) -> None:
             spec, name = svc.spec, svc.metadata.name
             want = DesiredTaskSet.from_spec(spec)
             async with gate:
+                if want.spec_hash not in revisions:  # one registration per content
+                    revisions[want.spec_hash] = asyncio.ensure_future(
+                        ensure_task_definition(ecs, want, [], ctx.instance)
+                    )
+                arn, _ = await revisions[want.spec_hash]
                 await ecs.create_service(spec.cluster, name, **_create_params(svc, ctx.instance))
                 created = await ecs.create_task_set(
                     spec.cluster,

@@ -1,0 +1,342 @@
+"""An image bump across N services, by ecs-gitops and by fabfuel's ecs-deploy, side by side.
+
+Both run against the same emulated AWS in this process, each through its own fresh
+bench/awsproxy.py that enforces AWS's published ECS token buckets server side (so an
+API budget exists, and running into it is answered with ThrottlingException as AWS
+does) and counts every call the way AWS would see it.
+
+- ecs-gitops: N EXTERNAL-controller services of its own, in sync on v1; every service's
+  image goes to v2 in the source and `sync_all` (the one-shot reconcile of `ecs-gitops
+  sync`) runs in a child process with its default, published-rate client buckets until
+  every service is Synced on the new revision (task set created, healthy, PRIMARY, old
+  set removed).
+- ecs-deploy: N plain ECS-controller services; `ecs deploy CLUSTER SERVICE --image web
+  IMAGE --timeout -1` per service, `--jobs` at a time, from a venv of its own made at
+  run time (pip install ecs-deploy); if that cannot be done the JSON says so.
+
+Reported for each: wall time, calls by operation (as the proxy saw them), throttles
+(refused by the proxy's buckets), task definition revisions registered, failures. Prints
+JSON. `--rate-scale 10` multiplies both sides' buckets for a quicker, less realistic run.
+
+    .venv/bin/python bench/fanout.py --services 200
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import os
+import subprocess
+import sys
+import tempfile
+import time
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+from typing import Any
+
+from awsproxy import AwsProxy, ProxyThread  # bench/ is the script's directory
+from noop_resync import make_in_sync
+
+REGION = "ap-northeast-2"
+OURS, THEIRS = "fanout", "plain"
+IMAGE = "public.ecr.aws/nginx/nginx"
+VENV = Path.home() / ".cache" / "ecs-gitops-bench" / "ecs-deploy-venv"
+SERVICE = """\
+apiVersion: ecs-gitops.dev/v1alpha1
+kind: EcsService
+metadata: {{name: {name}}}
+spec:
+  cluster: fanout
+  desiredCount: 1
+  launchType: FARGATE
+  networkConfiguration:
+    awsvpcConfiguration: {{subnets: [subnet-aaa, subnet-bbb], securityGroups: [sg-xxx]}}
+  taskDefinition:
+    family: {family}
+    networkMode: awsvpc
+    requiresCompatibilities: [FARGATE]
+    cpu: "256"
+    memory: "512"
+    containerDefinitions:
+      - {{name: web, image: "{image}:{tag}", essential: true}}
+"""
+
+
+def write_source(root: Path, names: list[str], tag: str) -> None:
+    (root / "cluster.yaml").write_text(
+        f"apiVersion: ecs-gitops.dev/v1alpha1\nkind: EcsCluster\nmetadata: {{name: {OURS}}}\n"
+    )
+    for name in names:
+        text = SERVICE.format(name=name, family=f"{OURS}-{name}", image=IMAGE, tag=tag)
+        (root / f"{name}.yaml").write_text(text)
+
+
+def make_plain_services(endpoint: str, cluster: str, names: list[str]) -> None:
+    """ECS-controller services as a team deploying with ecs-deploy has them, on v1."""
+    import boto3
+
+    ecs = boto3.client("ecs", endpoint_url=endpoint, region_name=REGION)
+    ecs.create_cluster(clusterName=cluster)
+    for name in names:
+        td = ecs.register_task_definition(
+            family=f"{cluster}-{name}",
+            networkMode="awsvpc",
+            requiresCompatibilities=["FARGATE"],
+            cpu="256",
+            memory="512",
+            containerDefinitions=[{"name": "web", "image": f"{IMAGE}:v1", "essential": True}],
+        )["taskDefinition"]["taskDefinitionArn"]
+        ecs.create_service(
+            cluster=cluster,
+            serviceName=name,
+            taskDefinition=td,
+            desiredCount=1,
+            launchType="FARGATE",
+            networkConfiguration={
+                "awsvpcConfiguration": {"subnets": ["subnet-aaa"], "securityGroups": ["sg-xxx"]}
+            },
+        )
+
+
+def server_limits(scale: float) -> dict[str, Any]:
+    from controller.aws.ratelimit import DEFAULT_LIMITS
+
+    return {name: limit.scaled(scale) for name, limit in DEFAULT_LIMITS.items()}
+
+
+def proxy_report(proxy: AwsProxy) -> dict[str, Any]:
+    return {
+        "calls": proxy.total(),
+        "calls_by_operation": proxy.by_operation(),
+        "throttled_by_aws": proxy.total("throttled"),
+        "revisions_registered": proxy.counts[("ecs", "RegisterTaskDefinition", "forwarded")],
+        "revisions_deregistered": proxy.counts[("ecs", "DeregisterTaskDefinition", "forwarded")],
+    }
+
+
+# -- ecs-gitops ----------------------------------------------------------------------
+
+
+async def child(endpoint: str, root: Path, within: float, workers: int) -> dict[str, Any]:
+    import structlog
+
+    from controller.aws.client import AwsClients, AwsSettings
+    from controller.loader import load_tree
+    from controller.observability import logging as obs_logging
+    from controller.reconcile.context import Context
+    from controller.reconcile.driver import sync_all
+    from controller.sources.directory import DirectoryTree
+
+    obs_logging.configure("error", "json")
+    resources = load_tree(DirectoryTree(root)).resources
+    started = time.monotonic()
+    with structlog.testing.capture_logs() as logs:
+        async with AwsClients(AwsSettings(REGION, endpoint)) as aws:
+            if workers:
+                ready = await drive(resources, Context(aws), workers, within)
+            else:
+                outcome = await sync_all(resources, Context(aws), within=within)
+                ready = {str(k): s.ready for k, s in outcome.statuses.items()}
+    failed = [
+        e for e in logs if e.get("event") in ("reconcile_retry", "reconcile_stalled", "work_retry")
+    ]
+    return {
+        "driver": f"work queue, {workers} workers" if workers else "sync_all",
+        "wall_seconds": round(time.monotonic() - started, 1),
+        "all_synced": all(ready.values()) and len(ready) == len(resources),
+        "client_calls": aws.stats.total(),
+        "client_throttled": sum(aws.stats.outcomes("throttled").values()),
+        "rate_limit_waits": sum(aws.stats.waits.values()),
+        "rate_limit_wait_seconds": round(sum(aws.stats.wait_seconds.values()), 1),
+        "failed_reconciles": len(failed),
+        "failed_reconciles_by_throttling": sum("Throttl" in str(e.get("error")) for e in failed),
+        "not_synced": [k for k, ok in ready.items() if not ok][:10],
+    }
+
+
+async def drive(resources: list[Any], ctx: Any, workers: int, within: float) -> dict[str, bool]:
+    """The manager's machinery without its HTTP and status: the work queue, `workers`
+    workers, reconcile_once per key, requeue-after and backoff; until all are ready."""
+    from controller.api import EcsCluster, resource_key
+    from controller.reconcile.driver import reconcile_once
+    from controller.runtime import Outcome, WorkQueue, run_workers
+
+    desired = {resource_key(r): r for r in resources}
+    ready: dict[str, bool] = {str(k): False for k in desired}
+    queue: WorkQueue[Any] = WorkQueue()
+
+    async def handle(key: Any) -> Outcome:
+        result = await reconcile_once(desired[key], ctx)
+        ready[str(key)] = result.status.ready and result.requeue_after is None
+        if all(ready.values()):
+            queue.shut_down()
+        if result.requeue_after is None:
+            return Outcome.done() if ready[str(key)] else Outcome.requeue(5.0)
+        return Outcome.requeue(result.requeue_after)
+
+    for key, resource in desired.items():
+        queue.add(key, priority=1 if isinstance(resource, EcsCluster) else 0)
+    async with asyncio.timeout(within):
+        await run_workers(queue, handle, workers=workers)
+    return ready
+
+
+def run_ours(
+    endpoint: str, root: Path, names: list[str], scale: float, workers: int
+) -> dict[str, Any]:
+    write_source(root, names, "v2")
+    with ProxyThread(AwsProxy(endpoint, limits=server_limits(scale))) as proxy:
+        env = {**os.environ, "ECS_GITOPS_AWS_RATE_SCALE": str(scale)}
+        args = [sys.executable, __file__, "--child", proxy.url, "--source", str(root)]
+        args += ["--workers", str(workers)]
+        proc = subprocess.run(args, capture_output=True, text=True, env=env, check=False)
+        if proc.returncode != 0:
+            raise RuntimeError(f"controller process failed:\n{proc.stderr[-4000:]}")
+        result: dict[str, Any] = json.loads(proc.stdout)
+        result.update(proxy_report(proxy))
+    result["on_new_image"] = on_new_image(endpoint, OURS, names)
+    return result
+
+
+# -- ecs-deploy ----------------------------------------------------------------------
+
+
+def ecs_deploy() -> tuple[Path | None, str]:
+    """The `ecs` command of ecs-deploy in a venv of its own, installed on first use."""
+    ecs = VENV / "bin" / "ecs"
+    if not ecs.exists():
+        try:
+            subprocess.run([sys.executable, "-m", "venv", str(VENV)], check=True, timeout=120)
+            subprocess.run(
+                [str(VENV / "bin" / "pip"), "install", "-q", "ecs-deploy"],
+                check=True,
+                capture_output=True,
+                timeout=600,
+            )
+        except (OSError, subprocess.SubprocessError) as exc:
+            return None, f"ecs-deploy could not be installed: {exc}"
+    version = subprocess.run([str(ecs), "--version"], capture_output=True, text=True, check=False)
+    return ecs, version.stdout.strip()
+
+
+def run_theirs(endpoint: str, names: list[str], jobs: int, scale: float) -> dict[str, Any]:
+    ecs, version = ecs_deploy()
+    if ecs is None:
+        return {"skipped": version}
+    cluster = f"{THEIRS}-{jobs}"
+    make_plain_services(endpoint, cluster, names)
+    time.sleep(2)  # the emulator starts every v1 task
+    with ProxyThread(AwsProxy(endpoint, limits=server_limits(scale))) as proxy:
+        env = {
+            **os.environ,
+            "AWS_ENDPOINT_URL": proxy.url,
+            "AWS_DEFAULT_REGION": REGION,
+            "AWS_ACCESS_KEY_ID": "bench",
+            "AWS_SECRET_ACCESS_KEY": "bench",
+        }
+
+        def deploy(name: str) -> tuple[int, str]:
+            argv = [str(ecs), "deploy", cluster, name, "--image", "web", f"{IMAGE}:v2"]
+            proc = subprocess.run(
+                [*argv, "--timeout", "-1"], capture_output=True, text=True, env=env, check=False
+            )
+            return proc.returncode, (proc.stdout + proc.stderr)[-300:]
+
+        started = time.monotonic()
+        with ThreadPoolExecutor(jobs) as pool:
+            results = list(pool.map(deploy, names))
+        wall = time.monotonic() - started
+        report = proxy_report(proxy)
+    failures = [(name, out) for name, (code, out) in zip(names, results, strict=True) if code]
+    throttled = [name for name, out in failures if "Throttl" in out or "Rate exceeded" in out]
+    return {
+        "version": version,
+        "jobs": jobs,
+        "wall_seconds": round(wall, 1),
+        **report,
+        "failed_deploys": len(failures),
+        "failed_deploys_by_throttling": len(throttled),
+        "failure_sample": failures[0][1] if failures else None,
+        "on_new_image": on_new_image(endpoint, cluster, names),
+    }
+
+
+def on_new_image(endpoint: str, cluster: str, names: list[str]) -> int:
+    """How many services run the v2 image now: their PRIMARY task set, or the service's
+    own task definition for the ECS controller."""
+    import boto3
+
+    ecs = boto3.client("ecs", endpoint_url=endpoint, region_name=REGION)
+    count = 0
+    for i in range(0, len(names), 10):
+        for svc in ecs.describe_services(cluster=cluster, services=names[i : i + 10])["services"]:
+            primary = [ts for ts in svc.get("taskSets", []) if ts["status"] == "PRIMARY"]
+            arn = primary[0]["taskDefinition"] if primary else svc.get("taskDefinition", "")
+            td = ecs.describe_task_definition(taskDefinition=arn)["taskDefinition"]
+            count += td["containerDefinitions"][0]["image"].endswith(":v2")
+    return count
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=(__doc__ or "").splitlines()[0])
+    parser.add_argument("--services", type=int, default=200)
+    parser.add_argument(
+        "--jobs",
+        default="1,8",
+        help="ecs-deploy processes at a time: a run for each, on services of its own",
+    )
+    parser.add_argument("--rate-scale", type=float, default=1.0)
+    parser.add_argument(
+        "--workers",
+        type=int,
+        default=4,
+        help="ecs-gitops: the work queue with this many workers (as `run`); 0: sync_all",
+    )
+    parser.add_argument("--within", type=float, default=1800.0)
+    parser.add_argument("--child", metavar="ENDPOINT", help=argparse.SUPPRESS)
+    parser.add_argument("--source", type=Path, help=argparse.SUPPRESS)
+    args = parser.parse_args()
+    os.environ.setdefault("AWS_ACCESS_KEY_ID", "bench")
+    os.environ.setdefault("AWS_SECRET_ACCESS_KEY", "bench")
+    if args.child:
+        result = asyncio.run(child(args.child, args.source, args.within, args.workers))
+        print(json.dumps(result))
+        return 0
+
+    from controller.local import EmulatedAws
+    from controller.observability import logging as obs_logging
+
+    obs_logging.configure("error", "console")
+    names = [f"svc-{i:03}" for i in range(args.services)]
+    with tempfile.TemporaryDirectory() as tmp, EmulatedAws(task_start_delay=0.3) as aws:
+        root = Path(tmp) / "src"
+        root.mkdir()
+        write_source(root, names, "v1")
+        setup = asyncio.run(make_in_sync(aws.endpoint_url, root))
+        time.sleep(2)  # the emulator starts every v1 task
+        ours = run_ours(aws.endpoint_url, root, names, args.rate_scale, args.workers)
+        theirs = [
+            run_theirs(aws.endpoint_url, names, int(jobs), args.rate_scale)
+            for jobs in args.jobs.split(",")
+        ]
+    print(
+        json.dumps(
+            {
+                "benchmark": "fanout",
+                "services": args.services,
+                "rate_scale": args.rate_scale,
+                "server_side_limits": "AWS's published ECS buckets"
+                + (f" x {args.rate_scale}" if args.rate_scale != 1 else ""),
+                "setup_seconds": round(setup, 1),
+                "ecs_gitops": ours,
+                "ecs_deploy": theirs,
+            },
+            indent=2,
+        )
+    )
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -10,11 +10,22 @@ from __future__ import annotations
 
 from typing import Any
 
+from pydantic import BaseModel
+
 from controller.api.common import API_GROUP
+from controller.api.notifications import NOTIFICATIONS_KIND, EcsGitopsNotifications
 from controller.api.resources import KINDS, VERSIONS
 
+CONFIG_KINDS: dict[str, type[BaseModel]] = {NOTIFICATIONS_KIND: EcsGitopsNotifications}
+"""Kinds that configure the controller rather than describe AWS resources: no status."""
+
 _DROP = {"title", "additionalProperties", "discriminator"}
-SHORT_NAMES = {"EcsCluster": ["ecsc"], "EcsService": ["ecss", "ecssvc"], "EcsTask": ["ecst"]}
+SHORT_NAMES = {
+    "EcsCluster": ["ecsc"],
+    "EcsService": ["ecss", "ecssvc"],
+    "EcsTask": ["ecst"],
+    NOTIFICATIONS_KIND: ["ecsgn"],
+}
 
 
 def _inline(node: Any, defs: dict[str, Any]) -> Any:
@@ -75,10 +86,13 @@ def _structural(node: Any) -> Any:
 
 def schema_for(kind: str) -> dict[str, Any]:
     """The openAPIV3Schema of one kind."""
-    raw = KINDS[kind].model_json_schema(by_alias=True, mode="validation")
+    model = KINDS[kind] if kind in KINDS else CONFIG_KINDS[kind]
+    raw = model.model_json_schema(by_alias=True, mode="validation")
     schema: dict[str, Any] = _structural(_inline(raw, raw.get("$defs", {})))
     props = schema["properties"]
     props["metadata"] = {"type": "object"}
+    if kind in CONFIG_KINDS:
+        return schema
     props["status"] = {
         "type": "object",
         "description": "Written by the controller: syncStatus, healthStatus, rollout, conditions.",
@@ -88,13 +102,15 @@ def schema_for(kind: str) -> dict[str, Any]:
 
 
 def crd_for(kind: str) -> dict[str, Any]:
-    plural = kind.lower() + "s"
+    plural = kind.lower() if kind.endswith("s") else kind.lower() + "s"
     columns = [
         {"name": "Sync", "type": "string", "jsonPath": ".status.syncStatus"},
         {"name": "Health", "type": "string", "jsonPath": ".status.healthStatus"},
         {"name": "Age", "type": "date", "jsonPath": ".metadata.creationTimestamp"},
     ]
-    if kind != "EcsCluster":
+    if kind in CONFIG_KINDS:
+        columns = columns[-1:]
+    elif kind != "EcsCluster":
         columns.insert(0, {"name": "Cluster", "type": "string", "jsonPath": ".spec.cluster"})
     return {
         "apiVersion": "apiextensions.k8s.io/v1",
@@ -117,7 +133,7 @@ def crd_for(kind: str) -> dict[str, Any]:
                     "served": True,
                     "storage": version == VERSIONS[-1],
                     "schema": {"openAPIV3Schema": schema_for(kind)},
-                    "subresources": {"status": {}},
+                    **({} if kind in CONFIG_KINDS else {"subresources": {"status": {}}}),
                     "additionalPrinterColumns": columns,
                 }
                 for version in VERSIONS
@@ -128,4 +144,8 @@ def crd_for(kind: str) -> dict[str, Any]:
 
 def all_crds() -> dict[str, dict[str, Any]]:
     """File name -> CRD, for every kind."""
-    return {f"{kind.lower()}s.{API_GROUP}.yaml": crd_for(kind) for kind in KINDS}
+    out: dict[str, dict[str, Any]] = {}
+    for kind in [*KINDS, *CONFIG_KINDS]:
+        crd = crd_for(kind)
+        out[f"{crd['spec']['names']['plural']}.{API_GROUP}.yaml"] = crd
+    return out

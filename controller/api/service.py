@@ -14,7 +14,15 @@ from typing import Annotated, Any, Literal
 from pydantic import Discriminator, Field, Tag
 
 from controller.api.base import Model
-from controller.api.common import ApiVersion, ClusterRef, ObjectMeta, Region, SyncPolicy, Tags
+from controller.api.common import (
+    ApiVersion,
+    ClusterRef,
+    EcsName,
+    ObjectMeta,
+    Region,
+    SyncPolicy,
+    Tags,
+)
 from controller.api.ecs_shapes import (
     CapacityProviderStrategyItem,
     LoadBalancer,
@@ -106,6 +114,20 @@ class AutoScaling(Model):
     step_scaling: list[StepScalingPolicy] = Field(default_factory=list)
 
 
+class Hooks(Model):
+    """EcsTask names (of the service's cluster) run around a rollout, in order, each once
+    per revision: RunTask with the service's network unless the task sets its own."""
+
+    pre_sync: Annotated[list[EcsName], Field(max_length=10)] = Field(default_factory=list)
+    """Run before a new task set is created; every essential container must exit 0, or
+    the rollout does not start."""
+    post_sync: Annotated[list[EcsName], Field(max_length=10)] = Field(default_factory=list)
+    """Run after the rollout succeeded (the new task set is PRIMARY, the old ones gone)."""
+
+
+DependsOnRef = Annotated[str, Field(min_length=1, max_length=600)]
+
+
 def _task_definition_form(value: Any) -> str:
     if isinstance(value, str):
         return "path"
@@ -141,6 +163,11 @@ class EcsServiceSpec(Model):
     deployment: Deployment = Field(default_factory=Deployment)
     auto_scaling: AutoScaling | None = None
     sync_policy: SyncPolicy = Field(default_factory=SyncPolicy)
+    hooks: Hooks = Field(default_factory=Hooks)
+    depends_on: Annotated[list[DependsOnRef], Field(max_length=20)] = Field(default_factory=list)
+    """Resources reconciled first: this service waits until each is Synced and Healthy.
+    NAME (a service of this cluster, else a cluster), EcsService/NAME,
+    EcsService/CLUSTER/NAME or EcsCluster/NAME."""
 
     @property
     def task_definition_input(self) -> TaskDefinitionInput:

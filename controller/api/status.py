@@ -61,6 +61,22 @@ class RolloutRecord(StatusModel):
     reason: str = ""
 
 
+class HookStatus(StatusModel):
+    """The last run of one preSync or postSync hook of a service (its EcsTask)."""
+
+    name: str
+    phase: Literal["preSync", "postSync"]
+    state: str
+    """Started, Succeeded or Failed."""
+    task_arn: str | None = None
+    task_url: str | None = None
+    """The task in the ECS console."""
+    exit_codes: dict[str, int | None] = Field(default_factory=dict)
+    """Essential container -> exit code (None: it never ran)."""
+    stopped_reason: str | None = None
+    message: str = ""
+
+
 class ResourceStatus(StatusModel):
     kind: str
     name: str
@@ -79,6 +95,8 @@ class ResourceStatus(StatusModel):
     stopped_reasons: list[str] = Field(default_factory=list)
     history: list[RolloutRecord] = Field(default_factory=list)
     """Finished rollouts, newest first (at most 10)."""
+    hooks: list[HookStatus] | None = None
+    """A service's hook runs for its current revision (None when it has no hooks)."""
 
     @property
     def ready(self) -> bool:

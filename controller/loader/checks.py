@@ -548,6 +548,9 @@ def _check_placement(
     return out, fargate
 
 
+_SUBNETS_PATH: DocPath = ("spec", "networkConfiguration", "awsvpcConfiguration", "subnets")
+
+
 def _check_network(td: TaskDefinitionInput, net: NetworkConfiguration | None) -> list[Finding]:
     awsvpc_cfg = net.awsvpc_configuration if net else None
     if td.network_mode == "awsvpc" and (awsvpc_cfg is None or not awsvpc_cfg.subnets):
@@ -770,6 +773,9 @@ def _check_autoscaling(svc: EcsService) -> list[Finding]:
 
 def check_task(task: EcsTask, td: TaskDefinitionInput) -> list[Finding]:
     out, fargate = _check_placement(task, td)
+    # A hook task may take its service's network: loader/references.py checks that one
+    # is there, once it knows which services name the task.
+    out = [f for f in out if f.path != _SUBNETS_PATH]
     out += check_task_definition(td, fargate=fargate)
     overrides = task.spec.overrides
     if overrides is None:

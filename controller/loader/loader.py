@@ -28,10 +28,12 @@ from controller.api import (
     resource_key,
 )
 from controller.api.files import FileTree
+from controller.api.notifications import NOTIFICATIONS_KIND, EcsGitopsNotifications
 from controller.api.resources import VERSIONS
 from controller.errors import ParseError, SourceFileError
 from controller.loader import checks
 from controller.loader.diagnostics import Diagnostic, from_validation, suggest
+from controller.loader.references import check_references
 from controller.loader.yamlpos import Document, Path, parse_json, parse_yaml
 
 
@@ -57,6 +59,15 @@ class LoadResult:
     """Identified but invalid resources, and the file that holds each."""
     complete: bool = True
     files: int = 0
+    notifications: EcsGitopsNotifications | None = None
+    """The source's valid EcsGitopsNotifications document, if it has one."""
+    notifications_file: str | None = None
+    """The file of the notifications document, valid or not."""
+
+    @property
+    def notifications_invalid(self) -> bool:
+        """A notifications document exists but is invalid: keep the previous configuration."""
+        return any(key.kind == NOTIFICATIONS_KIND for key in self.rejected)
 
     @property
     def errors(self) -> list[Diagnostic]:
@@ -108,6 +119,7 @@ class _Loader:
         self.parsed: dict[str, list[Document] | ParseError | SourceFileError] = {}
         self.task_definitions: dict[str, TaskDefinitionInput | None] = {}
         self.reported: set[Diagnostic] = set()
+        self.notification_keys: list[ResourceKey] = []
 
     def show(self, path: str) -> str:
         root = self.tree.display_root
@@ -148,6 +160,7 @@ class _Loader:
             for doc in docs:
                 self.load_document(path, doc)
         self.check_duplicates()
+        self.check_references()
         self.result.diagnostics.sort(key=lambda d: (d.file, d.line, d.col, d.message))
         return self.result
 
@@ -183,14 +196,17 @@ class _Loader:
                 key,
             )
             return
+        if kind == NOTIFICATIONS_KIND:
+            self.load_notifications(path, doc, key)
+            return
         model = KINDS.get(kind) if isinstance(kind, str) else None
         if model is None:
             mark = doc.locate(("kind",))
-            known = ", ".join(KINDS)
+            known = ", ".join([*KINDS, NOTIFICATIONS_KIND])
             if kind is None:
                 self.reject(path, mark.line, mark.col, f"missing kind (one of {known})", key)
                 return
-            hint = suggest(kind, list(KINDS)) if isinstance(kind, str) else ""
+            hint = suggest(kind, [*KINDS, NOTIFICATIONS_KIND]) if isinstance(kind, str) else ""
             self.reject(
                 path,
                 mark.line,
@@ -209,6 +225,65 @@ class _Loader:
             self.result.rejected[key] = self.show(path)
             return
         self.accept(path, doc, resource)
+
+    def load_notifications(self, path: str, doc: Document, key: ResourceKey) -> None:
+        """The one EcsGitopsNotifications document of the source (a second is an error)."""
+        key = ResourceKey(NOTIFICATIONS_KIND, "", "", key.name)
+        shown = self.show(path)
+        try:
+            config = EcsGitopsNotifications.model_validate(doc.data)
+        except ValidationError as exc:
+            for diag in from_validation(exc, doc, shown, EcsGitopsNotifications):
+                if diag not in self.reported:
+                    self.reported.add(diag)
+                    self.result.diagnostics.append(diag)
+            config = None
+        previous = self.result.notifications_file
+        self.result.notifications_file = shown
+        if previous is not None:
+            self.report(
+                path,
+                doc.start.line,
+                1,
+                f"a second {NOTIFICATIONS_KIND} document: a source holds at most one (the other is in {previous}); neither is used",
+            )
+            self.result.notifications = None
+            config = None
+            for first in self.notification_keys:
+                self.result.rejected[first] = previous
+        self.notification_keys.append(key)
+        if config is None:
+            self.result.rejected[key] = shown
+        elif previous is None:
+            self.result.notifications = config
+
+    def check_references(self) -> None:
+        """dependsOn and hooks name resources of the source; no dependsOn cycles."""
+        problems, bad = check_references(self.result.loaded, self.result.rejected)
+        if not problems and not bad:
+            return
+        raw = {self.show(p): p for p in self.parsed}
+        for problem in problems:
+            item = problem.item
+            docs = self.parsed.get(raw.get(item.file, ""))
+            doc = (
+                next((d for d in docs if d.start.line == item.line), None)
+                if isinstance(docs, list)
+                else None
+            )
+            mark = doc.locate(problem.path) if doc is not None else None
+            diag = Diagnostic(
+                item.file,
+                mark.line if mark else item.line,
+                mark.col if mark else 1,
+                problem.message,
+            )
+            if diag not in self.reported:
+                self.reported.add(diag)
+                self.result.diagnostics.append(diag)
+        for item in [i for i in self.result.loaded if i.key in bad]:
+            self.result.rejected[item.key] = item.file
+        self.result.loaded = [i for i in self.result.loaded if i.key not in bad]
 
     def reject(self, path: str, line: int, col: int, message: str, key: ResourceKey) -> None:
         self.report(path, line, col, message)

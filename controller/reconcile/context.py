@@ -6,10 +6,12 @@ Ecs objects, and with them the task definition cache, survive across reconciles.
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 
+from controller.api.common import ResourceKey
+from controller.api.task import EcsTask
 from controller.aws.autoscaling import AutoScaling
 from controller.aws.client import AwsClients
 from controller.aws.ecs import Ecs
@@ -29,6 +31,8 @@ class Context:
     clock: Callable[[], datetime] = utcnow
     keep_revisions: int = 10
     """Task definition revisions of ours kept per family (plus those in use)."""
+    tasks: Mapping[ResourceKey, EcsTask] = field(default_factory=dict)
+    """The source's EcsTask resources, which services name as hooks (hooks.task_index)."""
     _ecs: dict[str, Ecs] = field(default_factory=dict)
     _scaling: dict[str, AutoScaling] = field(default_factory=dict)
 
@@ -48,6 +52,7 @@ class Context:
             revision=self.revision if revision is None else revision,
             clock=self.clock,
             keep_revisions=self.keep_revisions,
+            tasks=self.tasks,
             _ecs=self._ecs,
             _scaling=self._scaling,
         )

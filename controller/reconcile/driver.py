@@ -2,8 +2,11 @@
 
 Each resource is reconciled until it reports done, with its own schedule: the
 requeue-after it asked for, or exponential backoff (capped) after a retryable error.
-A terminal error ends that resource as Stalled. The long-running controller uses the
-work queue instead; this driver is the same contract run to completion.
+A terminal error ends that resource as Stalled. A service with dependsOn waits until
+each dependency among the resources being synced is Synced and Healthy, and ends
+blocked if one of them finishes otherwise. The long-running controller uses the work
+queue instead; this driver is the same contract run to completion. The deploy events
+of the run (rollouts started and finished, hooks failed) are collected in the outcome.
 """
 
 from __future__ import annotations
@@ -18,8 +21,11 @@ import structlog
 from controller.api import EcsCluster, EcsService, EcsTask, Resource, ResourceKey, resource_key
 from controller.api.status import ResourceStatus
 from controller.errors import AwsError, EcsGitopsError, ReconcileError
+from controller.notify.events import Event, from_rollout
 from controller.reconcile.cluster import reconcile_cluster
 from controller.reconcile.context import Context, cluster_name
+from controller.reconcile.depends import blocked_by, blocked_status
+from controller.reconcile.hooks import task_index
 from controller.reconcile.result import Result
 from controller.reconcile.service import reconcile_service
 from controller.reconcile.status import conditions_for
@@ -91,6 +97,8 @@ class _Entry:
 class SyncOutcome:
     statuses: dict[ResourceKey, ResourceStatus] = field(default_factory=dict)
     timed_out: bool = False
+    notices: list[Event] = field(default_factory=list)
+    """Deploy events in the order they happened, for a Notifier."""
 
     @property
     def ok(self) -> bool:
@@ -104,9 +112,15 @@ async def sync_all(
     within: float,
     on_status: Callable[[ResourceKey, ResourceStatus], None] | None = None,
 ) -> SyncOutcome:
-    """Reconcile every resource until each is done or stalled, or `within` seconds pass."""
+    """Reconcile every resource until each is done or stalled, or `within` seconds pass.
+    Hooks are looked up among `resources` when ctx.tasks is empty."""
     deadline = time.monotonic() + within
     outcome = SyncOutcome()
+    if not ctx.tasks:
+        ctx = ctx.derive()
+        ctx.tasks = task_index(resources)
+    desired = {resource_key(r): r for r in resources}
+    finished: set[ResourceKey] = set()
     clusters = [r for r in resources if isinstance(r, EcsCluster)]
     others = [r for r in resources if not isinstance(r, EcsCluster)]
     for wave in (clusters, others):
@@ -124,9 +138,22 @@ async def sync_all(
                 await asyncio.sleep(min(min(e.due for e in pending), deadline) - now)
                 continue
             for entry in due:
-                await _step(entry, ctx)
                 key = resource_key(entry.resource)
+                blockers = [b for b in blocked_by(key, outcome.statuses, desired) if b in desired]
+                if blockers:
+                    region = ctx.region_of(entry.resource.spec.region)
+                    entry.status = blocked_status(
+                        key, region, blockers, outcome.statuses, ctx.revision
+                    )
+                    if any(b in finished for b in blockers):  # it will never be ready
+                        entry.done = True
+                        entry.status.message = "blocked: " + entry.status.message
+                    entry.due = now + 0.5
+                else:
+                    outcome.notices += await _step(entry, ctx)
                 assert entry.status is not None
+                if entry.done:
+                    finished.add(key)
                 outcome.statuses[key] = entry.status
                 if on_status is not None:
                     on_status(key, entry.status)
@@ -135,7 +162,8 @@ async def sync_all(
     return outcome
 
 
-async def _step(entry: _Entry, ctx: Context) -> None:
+async def _step(entry: _Entry, ctx: Context) -> list[Event]:
+    """One reconcile of entry; the deploy events it produced."""
     try:
         result = await reconcile_once(entry.resource, ctx)
     except AwsError as exc:
@@ -145,17 +173,19 @@ async def _step(entry: _Entry, ctx: Context) -> None:
             entry.due = time.monotonic() + delay
             entry.status = error_status(entry.resource, ctx, exc)
             log.warning("reconcile_retry", error=str(exc), retry_in=delay)
-            return
+            return []
         entry.status, entry.done, entry.stalled = error_status(entry.resource, ctx, exc), True, True
         log.error("reconcile_stalled", error=str(exc))
-        return
+        return []
     except ReconcileError as exc:
         entry.status, entry.done, entry.stalled = error_status(entry.resource, ctx, exc), True, True
         log.error("reconcile_stalled", error=str(exc))
-        return
+        return []
     entry.attempts = 0
     entry.status = result.status
     if result.requeue_after is None:
         entry.done = True
     else:
         entry.due = time.monotonic() + result.requeue_after
+    key = resource_key(entry.resource)
+    return [*result.notices, *(from_rollout(key, e) for e in result.events)]

@@ -3,7 +3,8 @@
 controller-runtime's contract: a reconcile returns (done, or requeue after N seconds
 while ECS works) or raises (retryable: backoff; terminal: Stalled until the input
 changes). `changed` says whether this call mutated anything; `events` carries rollouts
-that ended in this call, for the history, the metrics and notifications.
+that ended in this call, for the history, the metrics and notifications; `notices`
+the other deploy events (a rollout started, a hook failed).
 """
 
 from __future__ import annotations
@@ -13,6 +14,7 @@ from datetime import datetime
 from typing import Literal
 
 from controller.api.status import ResourceStatus
+from controller.notify.events import Event
 
 RolloutResult = Literal["succeeded", "rolled_back", "failed", "aborted"]
 
@@ -42,6 +44,9 @@ class Result:
     requeue_after: float | None = None
     changed: bool = False
     events: list[RolloutEvent] = field(default_factory=list)
+    notices: list[Event] = field(default_factory=list)
+    """Deploy events that do not end a rollout (rollout started, hook failed), for the
+    Notifier; finished rollouts reach it through notify.from_rollout(key, event)."""
 
     @property
     def done(self) -> bool:

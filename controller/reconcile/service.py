@@ -5,7 +5,8 @@ Order of steps within one reconcile, each skipped when live already matches:
   2. it is not ours              -> Conflict (terminal: never touched)
   3. in-place fields differ      -> one UpdateService (desiredCount, grace period, ...)
   4. tags differ                 -> TagResource / UntagResource
-  5. the task set differs        -> one rollout step (the strategy decides)
+  5. the task set differs        -> preSync hooks (hooks.py), then one rollout step
+                                    (the strategy decides); postSync hooks after it
   6. autoscaling differs         -> register the target, put or delete policies
 The live state is read at the start of every call; nothing is remembered between calls.
 """
@@ -18,10 +19,11 @@ import structlog
 
 from controller.api.common import MANAGED_BY_TAG, TAG_PREFIX
 from controller.api.service import EcsService
-from controller.api.status import ResourceStatus, TaskCounts
+from controller.api.status import ResourceStatus, RolloutStatus, TaskCounts
 from controller.aws.models import LiveService
 from controller.aws.signals import Signals
 from controller.errors import AwsNotFound, Conflict, NotReady
+from controller.reconcile import hooks
 from controller.reconcile.autoscaling import reconcile_autoscaling
 from controller.reconcile.context import Context, cluster_name
 from controller.reconcile.normalize import compare_service
@@ -191,6 +193,10 @@ async def reconcile_service(svc: EcsService, ctx: Context) -> Result:
         return _finish(status, requeue_after=0, changed=True)
 
     signals = Signals(ctx.aws, region)
+    hook_tasks = hooks.tasks_for(svc, ctx)
+    pre = await hooks.reconcile_pre_sync(ctx, svc, hook_tasks, live, want)
+    if pre is not None:
+        return _from_hook(status, pre, live, spec.deployment.strategy)
     step = await driver.step(RolloutInput(ctx, ecs, signals, cluster, svc, live, want))
     if step is not None:
         if any(e.result == "succeeded" for e in step.events) and not ctx.dry_run:
@@ -198,8 +204,14 @@ async def reconcile_service(svc: EcsService, ctx: Context) -> Result:
             await enforce_retention(
                 ecs, want.task_definition.family, in_use, ctx.keep_revisions, ctx.instance
             )
-        return _from_step(status, step)
+        result = _from_step(status, step)
+        if step.rollout.phase == "Creating" and step.changed and not spec.hooks.pre_sync:
+            result.notices.append(hooks.rollout_started(ctx, svc, step.message))
+        return result
 
+    post = await hooks.reconcile_post_sync(ctx, svc, hook_tasks, live, want)
+    if post is not None:
+        return _from_hook(status, post, live, spec.deployment.strategy)
     primary = live.primary_task_set
     scaling_changed = await reconcile_autoscaling(ctx, region, cluster, svc, live)
     if scaling_changed:
@@ -232,6 +244,31 @@ def _from_step(status: ResourceStatus, step: Step) -> Result:
         status.conditions = conditions_for(status, stalled_reason=step.rollout.phase)
         return Result(status, step.requeue_after, step.changed, step.events)
     return _finish(status, step.requeue_after, step.changed, step.events)
+
+
+def _from_hook(
+    status: ResourceStatus, hook: hooks.HookStep, live: LiveService, strategy: str
+) -> Result:
+    """A hook is running or failed: preSync holds the rollout back (OutOfSync); postSync
+    runs after it, on the new revision (Synced, not yet Healthy)."""
+    primary = live.primary_task_set
+    status.sync_status = "OutOfSync" if hook.phase == "preSync" else "Synced"
+    status.health_status = hook.health
+    status.message = hook.message
+    status.hooks = hook.hooks
+    status.stopped_reasons = hook.stopped_reasons
+    status.rollout = RolloutStatus(
+        strategy=strategy,
+        phase="PreSync" if hook.phase == "preSync" else "PostSync",
+        primary_task_set=primary.id if primary else None,
+    )
+    if hook.state == "failed":
+        status.last_error = hook.message
+        status.conditions = conditions_for(status, stalled_reason="HookFailed")
+        return Result(status, None, hook.changed, [], hook.notices)
+    result = _finish(status, hook.requeue_after, hook.changed)
+    result.notices.extend(hook.notices)
+    return result
 
 
 def _finish(

@@ -27,12 +27,15 @@ from controller.api.status import ResourceStatus, RolloutRecord
 from controller.aws.client import AwsClients
 from controller.errors import AwsError, EcsGitopsError, ReconcileError, SourceError
 from controller.loader import Loaded, LoadResult, load_tree
+from controller.notify import Notifier, drift_detected, from_rollout
 from controller.observability.http import HttpHooks, HttpServer
 from controller.observability.logging import reconcile_context
 from controller.observability.metrics import Metrics
 from controller.reconcile.actions import abort, promote
 from controller.reconcile.context import Context
+from controller.reconcile.depends import blocked_by, blocked_status, dependents_of
 from controller.reconcile.driver import error_status, reconcile_once
+from controller.reconcile.hooks import task_index
 from controller.reconcile.prune import find_prunable, reconcile_prune
 from controller.reconcile.result import RolloutEvent
 from controller.reconcile.status import conditions_for
@@ -99,6 +102,9 @@ class Controller:
         self.aws = aws
         self.source = source
         self.metrics = metrics if metrics is not None else Metrics()
+        self.notifier = Notifier(
+            instance=settings.instance, on_delivery=self.metrics.notification_delivered
+        )
         self.source_kind = source_kind(source)
         aws.stats.listeners.append(self.metrics.aws_call)
         self.ctx = Context(aws, instance=settings.instance, dry_run=settings.dry_run)
@@ -139,6 +145,7 @@ class Controller:
                     self.elector.stop()  # releases the lease now: a standby takes over
         finally:
             self.metrics.set_leader(False)
+            await self.notifier.aclose()
             await http.stop()
             log.info("controller_stopped")
 
@@ -220,6 +227,10 @@ class Controller:
         previous = set(self.desired)
         self.artifact, self.load = artifact, result
         self.desired = {item.key: item for item in result.loaded}
+        self.ctx.tasks = task_index(result.resources)
+        if not result.notifications_invalid:  # an invalid document keeps the old config
+            self.notifier.configure(result.notifications)
+            self.metrics.notification_targets(t.type for t in self.notifier.targets)
         structlog.contextvars.bind_contextvars(revision=artifact.revision[:12])
         log.info(
             "revision_loaded",
@@ -344,6 +355,11 @@ class Controller:
         if loaded is None:
             return await self._handle_removed(key)
         resource = loaded.resource
+        blockers = blocked_by(key, self.statuses, self.desired)
+        if blockers:
+            region = self.ctx.region_of(resource.spec.region)
+            self._store(key, blocked_status(key, region, blockers, self.statuses, revision))
+            return Outcome.requeue(5.0)
         report_only = not resource.spec.sync_policy.self_heal and self.applied.get(key) == revision
         ctx = self.ctx.derive(dry_run=self.settings.dry_run or report_only, revision=revision)
         try:
@@ -364,10 +380,18 @@ class Controller:
         ):
             self.metrics.drift_detected(key.kind)
             log.warning("drift_detected", resource=resource_name(key), message=status.message)
+            self.notifier.notify_nowait(
+                drift_detected(key, revision, status.message, self.ctx.clock())
+            )
         if status.ready and revision is not None:
             self.applied[key] = revision
         status.last_applied_revision = self.applied.get(key)
         self._store(key, status, result.events)
+        for notice in [*result.notices, *(from_rollout(key, e) for e in result.events)]:
+            self.notifier.notify_nowait(notice)
+        if status.ready:
+            for dependent in dependents_of(key, self.desired):
+                self.queue.add(dependent)
         self.metrics.sync_progress(
             str(key),
             revision,

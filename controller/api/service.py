@@ -140,6 +140,13 @@ TaskDefinitionField = Annotated[
 ]
 
 
+class ServiceSyncPolicy(SyncPolicy):
+    """What the controller may do without being asked; a service may also roll on secret rotation."""
+
+    rollout_on_secret_rotation: bool = True
+    """Roll the service out when a secret it references gets a new version (tasks read secrets only at start)."""
+
+
 class EcsServiceSpec(Model):
     cluster: ClusterRef = "default"
     region: Region | None = None
@@ -162,7 +169,7 @@ class EcsServiceSpec(Model):
     tags: Tags = Field(default_factory=dict)
     deployment: Deployment = Field(default_factory=Deployment)
     auto_scaling: AutoScaling | None = None
-    sync_policy: SyncPolicy = Field(default_factory=SyncPolicy)
+    sync_policy: ServiceSyncPolicy = Field(default_factory=ServiceSyncPolicy)
     hooks: Hooks = Field(default_factory=Hooks)
     depends_on: Annotated[list[DependsOnRef], Field(max_length=20)] = Field(default_factory=list)
     """Resources reconciled first: this service waits until each is Synced and Healthy.

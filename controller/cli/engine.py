@@ -15,6 +15,7 @@ import urllib.error
 import urllib.request
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
+from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
@@ -28,8 +29,10 @@ from controller.cli.progress import SyncProgress
 from controller.errors import EcsGitopsError
 from controller.loader import LoadResult, load_tree
 from controller.observability import logging as obs_logging
-from controller.reconcile.context import Context
+from controller.reconcile import cost
+from controller.reconcile.context import Context, cluster_name
 from controller.reconcile.driver import sync_all
+from controller.reconcile.hooks import task_index
 from controller.reconcile.plan import plan_resource
 from controller.sources.base import open_source
 from controller.sources.directory import open_path
@@ -111,16 +114,55 @@ def diff(source: str, service: str | None, color: bool | None, **opts: Any) -> N
     result, resources = load_source(source, service)
     use_color = sys.stdout.isatty() if color is None else color
 
+    async def cost_line(svc: EcsService, ctx: Context) -> tuple[str, Decimal]:
+        """The service's monthly cost, live (its PRIMARY set's revision at the live count)
+        against desired: the cost of this commit."""
+        region = ctx.region_of(svc.spec.region)
+        ecs = ctx.ecs(region)
+        name = svc.metadata.name
+        live = (await ecs.describe_services(cluster_name(svc.spec.cluster), [name])).get(name)
+        primary = live.primary_task_set if live else None
+        td = await ecs.describe_task_definition(primary.task_definition) if primary else None
+        before = None
+        if live is not None and primary is not None and td is not None:
+            before = cost.estimate_running(
+                td.input,
+                live.desired_count,
+                region=region,
+                launch_type=primary.launch_type,
+                strategy=primary.capacity_provider_strategy,
+                prices=prices,
+            )
+        tasks = live.desired_count if live is not None else None
+        after = cost.estimate(svc.spec, region=region, tasks=tasks, prices=prices)
+        return cost.change_line(name, before, after)
+
     async def run() -> int:
         async with aws_session(opts["region"], opts["endpoint_url"], opts["local"]) as aws:
             ctx = Context(aws, instance=opts["instance_name"], dry_run=True)
             differs = False
+            changes: list[tuple[str, Decimal]] = []
             for resource in resources:
                 text = await plan_resource(resource, ctx, color=use_color)
                 if text:
                     differs = True
                     click.echo(text, nl=not text.endswith("\n"))
+                    if isinstance(resource, EcsService) and prices is not None:
+                        changes.append(await cost_line(resource, ctx))
+            if changes:
+                click.echo(f"\nmonthly Fargate cost ({prices_source}):")
+                for line, _ in changes:
+                    click.echo(f"  {line}")
+                click.echo(f"  {cost.total_line([delta for _, delta in changes])}")
             return 1 if differs else 0
+
+    prices: cost.PriceTable | None = None
+    prices_source = ""
+    try:
+        prices = cost.load_prices()
+        prices_source = prices.source
+    except ValueError as exc:
+        click.echo(f"cost not estimated: {exc}", err=True)
 
     try:
         code = asyncio.run(run())
@@ -148,7 +190,12 @@ def sync(source: str, service: str | None, timeout: float, **opts: Any) -> None:
 
     async def run() -> bool:
         async with aws_session(opts["region"], opts["endpoint_url"], opts["local"]) as aws:
-            ctx = Context(aws, instance=opts["instance_name"], dry_run=opts["dry_run"])
+            ctx = Context(
+                aws,
+                instance=opts["instance_name"],
+                dry_run=opts["dry_run"],
+                tasks=task_index(result.resources),
+            )
             with SyncProgress(resources, sys.stderr) as progress:
                 outcome = await sync_all(resources, ctx, within=timeout, on_status=progress.update)
             progress.summary(outcome, aws.stats)

@@ -45,10 +45,28 @@ class Loaded:
     file: str
     line: int
     task_definition_file: str | None = None
+    document: Document | None = field(default=None, compare=False, repr=False)
+    """The parsed document, kept so later stages can locate a field (locate)."""
+    task_definition_document: Document | None = field(default=None, compare=False, repr=False)
 
     @property
     def key(self) -> ResourceKey:
         return resource_key(self.resource)
+
+    def locate(self, path: Path, *, in_task_definition: bool = False) -> tuple[str, int, int]:
+        """(file, line, col) of a field: a path into the resource document, or, with
+        in_task_definition, into the task definition (its own file, or spec.taskDefinition
+        when inline), as checks.Finding paths are located."""
+        file, doc = self.file, self.document
+        if in_task_definition:
+            if self.task_definition_file is None:
+                path = ("spec", "taskDefinition", *path)
+            else:
+                file, doc = self.task_definition_file, self.task_definition_document
+        if doc is None:
+            return file, self.line if file == self.file else 1, 1
+        mark = doc.locate(path)
+        return file, mark.line, mark.col
 
 
 @dataclass(slots=True)
@@ -325,8 +343,23 @@ class _Loader:
         if failed:
             self.result.rejected[resource_key(resource)] = self.show(path)
             return
+        td_doc: Document | None = None
+        if td_file is not None:
+            td_docs = self.documents(td_file)
+            td_doc = (
+                next((d for d in td_docs if d.data is not None), None)
+                if isinstance(td_docs, list)
+                else None
+            )
         self.result.loaded.append(
-            Loaded(resource, self.show(path), doc.start.line, td_file and self.show(td_file))
+            Loaded(
+                resource,
+                self.show(path),
+                doc.start.line,
+                td_file and self.show(td_file),
+                doc,
+                td_doc,
+            )
         )
 
     def resolve_task_definition(

@@ -31,8 +31,8 @@ from controller.reconcile.result import Result, RolloutEvent
 from controller.reconcile.retention import enforce_retention
 from controller.reconcile.rollout import driver
 from controller.reconcile.rollout.base import RolloutInput, Step
+from controller.reconcile.secrets import desired_task_set
 from controller.reconcile.status import conditions_for
-from controller.reconcile.taskset import DesiredTaskSet
 
 log = structlog.get_logger(__name__)
 
@@ -150,7 +150,6 @@ async def reconcile_service(svc: EcsService, ctx: Context) -> Result:
         return _finish(status)
     ecs = ctx.ecs(region)
     live = (await ecs.describe_services(cluster, [name])).get(name)
-    want = DesiredTaskSet.from_spec(spec)
     if live is None:
         status.sync_status, status.health_status = "OutOfSync", "Missing"
         if ctx.dry_run:
@@ -192,6 +191,7 @@ async def reconcile_service(svc: EcsService, ctx: Context) -> Result:
         status.message = status.message.replace("would update", "updated")
         return _finish(status, requeue_after=0, changed=True)
 
+    want = await desired_task_set(ctx, region, spec, live)
     signals = Signals(ctx.aws, region)
     hook_tasks = hooks.tasks_for(svc, ctx)
     pre = await hooks.reconcile_pre_sync(ctx, svc, hook_tasks, live, want)

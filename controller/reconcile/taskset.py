@@ -6,13 +6,21 @@ provider strategy, platform version, network, load balancers, registries). It is
 reconcile, after a crash or a lost response, recognises the set an earlier attempt
 created, so a retry never creates a second one. Task definitions are registered only
 when no revision with the same content digest (tag ecs-gitops.dev/spec-hash) exists.
+
+The current versions of the secrets the task definition references (reconcile/secrets.py)
+join the digest when known and syncPolicy.rolloutOnSecretRotation is on, so a rotated
+secret names a new task set and rolls the service out through its normal strategy.
+Without versions the externalId is the content digest alone, as before; a set carrying
+that content-only id still matches, so services deployed before secrets were tracked (or
+while a secret could not be read) are adopted rather than rolled: tracking starts with
+their next rollout.
 """
 
 from __future__ import annotations
 
 import hashlib
 import json
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 import structlog
@@ -38,21 +46,40 @@ class DesiredTaskSet:
     """Digest of the normalized task definition."""
     external_id: str
     fields: dict[str, Any]
+    content_external_id: str = ""
+    """The externalId without secret versions (equal to external_id when none are known)."""
+    secret_versions: dict[str, str] = field(default_factory=dict)
+    """valueFrom -> version folded into external_id; empty when not tracked."""
 
     @classmethod
-    def from_spec(cls, spec: EcsServiceSpec) -> DesiredTaskSet:
+    def from_spec(
+        cls, spec: EcsServiceSpec, secret_versions: dict[str, str] | None = None
+    ) -> DesiredTaskSet:
         td_hash = spec_hash(spec.task_definition_input)
         fields = canonical_task_set_fields(spec)
-        body = json.dumps({"td": td_hash, "set": fields}, sort_keys=True, separators=(",", ":"))
-        digest = hashlib.sha256(body.encode()).hexdigest()[:20]
-        return cls(spec, td_hash, f"{EXTERNAL_ID_PREFIX}{digest}", fields)
+        content: dict[str, Any] = {"td": td_hash, "set": fields}
+        content_id = _external_id(content)
+        versions = (
+            dict(sorted(secret_versions.items()))
+            if secret_versions and spec.sync_policy.rollout_on_secret_rotation
+            else {}
+        )
+        external_id = _external_id({**content, "secrets": versions}) if versions else content_id
+        return cls(spec, td_hash, external_id, fields, content_id, versions)
 
     @property
     def task_definition(self) -> TaskDefinitionInput:
         return self.spec.task_definition_input
 
     def matches(self, task_set: LiveTaskSet) -> bool:
-        return task_set.external_id == self.external_id
+        return task_set.external_id == self.external_id or (
+            bool(self.content_external_id) and task_set.external_id == self.content_external_id
+        )
+
+
+def _external_id(body: dict[str, Any]) -> str:
+    text = json.dumps(body, sort_keys=True, separators=(",", ":"))
+    return f"{EXTERNAL_ID_PREFIX}{hashlib.sha256(text.encode()).hexdigest()[:20]}"
 
 
 async def find_task_definition(ecs: Ecs, want: DesiredTaskSet, hints: list[str]) -> str | None:

@@ -228,6 +228,7 @@ class Controller:
         self.artifact, self.load = artifact, result
         self.desired = {item.key: item for item in result.loaded}
         self.ctx.tasks = task_index(result.resources)
+        self.ctx.origins = dict(self.desired)
         if not result.notifications_invalid:  # an invalid document keeps the old config
             self.notifier.configure(result.notifications)
             self.metrics.notification_targets(t.type for t in self.notifier.targets)

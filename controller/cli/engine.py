@@ -182,8 +182,17 @@ def diff(source: str, service: str | None, color: bool | None, **opts: Any) -> N
     show_default=True,
     help="Seconds to wait for everything to be Synced and Healthy.",
 )
+@click.option(
+    "--preflight",
+    type=click.Choice(["block", "warn", "off"]),
+    default="warn",
+    envvar="ECS_GITOPS_PREFLIGHT",
+    show_default=True,
+    help="Check images, roles, secrets, logs, target groups before a new task set: "
+    "block it (Degraded, nothing launched), only warn, or skip.",
+)
 @aws_options
-def sync(source: str, service: str | None, timeout: float, **opts: Any) -> None:
+def sync(source: str, service: str | None, timeout: float, preflight: str, **opts: Any) -> None:
     """Reconcile once and wait: exit 0 when every resource is Synced and Healthy."""
     obs_logging.configure(opts["log_level"], opts["log_format"])
     result, resources = load_source(source, service)
@@ -195,6 +204,8 @@ def sync(source: str, service: str | None, timeout: float, **opts: Any) -> None:
                 instance=opts["instance_name"],
                 dry_run=opts["dry_run"],
                 tasks=task_index(result.resources),
+                origins={item.key: item for item in result.loaded},
+                preflight=preflight,
             )
             with SyncProgress(resources, sys.stderr) as progress:
                 outcome = await sync_all(resources, ctx, within=timeout, on_status=progress.update)

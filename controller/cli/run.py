@@ -81,6 +81,15 @@ from controller.sources.base import open_source
     envvar=env("s3_events_queue"),
     help="SQS queue URL receiving the source bucket's event notifications (fast path).",
 )
+@click.option(
+    "--preflight",
+    type=click.Choice(["block", "warn", "off"]),
+    default="warn",
+    envvar="ECS_GITOPS_PREFLIGHT",
+    show_default=True,
+    help="Check images, roles, secrets, logs, target groups before a new task set: "
+    "block it (Degraded, nothing launched), only warn, or skip.",
+)
 @aws_options
 def run(
     source: str,
@@ -92,6 +101,7 @@ def run(
     leader_election_table: str | None,
     keep_revisions: int,
     s3_events_queue: str | None,
+    preflight: str,
     **opts: Any,
 ) -> None:
     """The controller: reconcile every source change, and everything every resync."""
@@ -146,6 +156,7 @@ def run(
                 elector = LeaderElector(lease, default_identity())
             controller = Controller(settings, aws, src, elector=elector, api_token=api_token())
             controller.ctx.keep_revisions = keep_revisions
+            controller.ctx.preflight = preflight
             await controller.run(stop)
 
     try:

@@ -9,6 +9,7 @@ from __future__ import annotations
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
+from typing import Any
 
 from controller.api.common import ResourceKey
 from controller.api.task import EcsTask
@@ -32,6 +33,10 @@ class Context:
     keep_revisions: int = 10
     """Task definition revisions of ours kept per family (plus those in use)."""
     tasks: Mapping[ResourceKey, EcsTask] = field(default_factory=dict)
+    preflight: str = "warn"
+    """Preflight before a new task set: block (Degraded, nothing launched), warn, or off."""
+    origins: Mapping[ResourceKey, Any] = field(default_factory=dict)
+    """Where each resource was written (loader.Loaded), for located preflight messages."""
     """The source's EcsTask resources, which services name as hooks (hooks.task_index)."""
     _ecs: dict[str, Ecs] = field(default_factory=dict)
     _scaling: dict[str, AutoScaling] = field(default_factory=dict)
@@ -53,6 +58,8 @@ class Context:
             clock=self.clock,
             keep_revisions=self.keep_revisions,
             tasks=self.tasks,
+            origins=self.origins,
+            preflight=self.preflight,
             _ecs=self._ecs,
             _scaling=self._scaling,
         )

@@ -26,9 +26,11 @@ from datetime import datetime
 
 import structlog
 
+from controller.api import resource_key
 from controller.api.common import MANAGED_BY_TAG, SPEC_HASH_TAG
 from controller.api.status import RolloutStatus
 from controller.aws.models import LiveTaskSet
+from controller.reconcile.preflight import blocking, preflight, summary
 from controller.reconcile.result import RolloutEvent, RolloutResult
 from controller.reconcile.rollout import traffic
 from controller.reconcile.rollout.base import (
@@ -179,6 +181,15 @@ async def _create(
         arn = await find_task_definition(r.ecs, r.want, hints)
         what = "a new task definition revision and " if arn is None else ""
         return Step(status, message=f"would create {what}a new task set", requeue_after=None)
+    if r.ctx.preflight != "off":
+        origin = r.ctx.origins.get(resource_key(r.service))
+        problems = blocking(await preflight(r.ctx, r.service, origin))
+        if problems:
+            log.warning("preflight_failed", problems=summary(problems), mode=r.ctx.preflight)
+        if problems and r.ctx.preflight == "block":
+            # not a failed rollout: fixing it in AWS (pushing the image, say) unblocks it
+            status.phase = "Blocked"
+            return Step(status, "Degraded", summary(problems), requeue_after=60.0)
     arn, _ = await ensure_task_definition(r.ecs, r.want, hints, r.ctx.instance)
     spec = r.service.spec
     created = await r.ecs.create_task_set(

@@ -166,14 +166,17 @@ async def drive(resources: list[Any], ctx: Any, workers: int, within: float) -> 
     ready: dict[str, bool] = {str(k): False for k in desired}
     queue: WorkQueue[Any] = WorkQueue()
 
+    finished: set[Any] = set()
+
     async def handle(key: Any) -> Outcome:
         result = await reconcile_once(desired[key], ctx)
         ready[str(key)] = result.status.ready and result.requeue_after is None
-        if all(ready.values()):
+        if result.requeue_after is not None:
+            return Outcome.requeue(result.requeue_after)
+        finished.add(key)  # Synced, or stopped (a rollback): nothing more to wait for
+        if len(finished) == len(desired):
             queue.shut_down()
-        if result.requeue_after is None:
-            return Outcome.done() if ready[str(key)] else Outcome.requeue(5.0)
-        return Outcome.requeue(result.requeue_after)
+        return Outcome.done()
 
     for key, resource in desired.items():
         queue.add(key, priority=1 if isinstance(resource, EcsCluster) else 0)
@@ -284,7 +287,7 @@ def main() -> int:
     parser.add_argument(
         "--jobs",
         default="1,8",
-        help="ecs-deploy processes at a time: a run for each, on services of its own",
+        help="ecs-deploy processes at a time: a run for each, on services of its own (0: none)",
     )
     parser.add_argument("--rate-scale", type=float, default=1.0)
     parser.add_argument(
@@ -319,6 +322,7 @@ def main() -> int:
         theirs = [
             run_theirs(aws.endpoint_url, names, int(jobs), args.rate_scale)
             for jobs in args.jobs.split(",")
+            if int(jobs) > 0
         ]
     print(
         json.dumps(

@@ -138,7 +138,7 @@ class AwsProxy:
         body = await request.read()
         service, operation, json_protocol = identify(request, body)
         if self.hold:
-            return self._error(service, operation, "held", status=503)
+            return self._error(service, operation, "held", json_protocol, status=503)
         faulty = self.faults.applies(service, operation)
         if not self._bucket_allows(service, operation):
             return self._refuse(service, operation, "throttled", json_protocol)
@@ -152,7 +152,7 @@ class AwsProxy:
             return self._refuse(service, operation, "throttled_injected", json_protocol)
         self._in_a_row[(service, operation)] = 0
         if draw < f.throttle + f.error_before:
-            return self._error(service, operation, "error_before")
+            return self._error(service, operation, "error_before", json_protocol)
         headers = {k: v for k, v in request.headers.items() if k.lower() not in HOP_HEADERS}
         assert self._session is not None
         try:
@@ -167,9 +167,9 @@ class AwsProxy:
                 status = upstream.status
                 reply = {k: v for k, v in upstream.headers.items() if k.lower() not in HOP_HEADERS}
         except (TimeoutError, aiohttp.ClientError, OSError):
-            return self._error(service, operation, "upstream_down", status=503)
+            return self._error(service, operation, "upstream_down", json_protocol, status=503)
         if draw < f.throttle + f.error_before + f.error_after:
-            return self._error(service, operation, "error_after")
+            return self._error(service, operation, "error_after", json_protocol)
         self.counts[(service, operation, "forwarded")] += 1
         return web.Response(status=status, body=payload, headers=reply)
 
@@ -183,11 +183,21 @@ class AwsProxy:
             )
         return web.Response(status=400, body=THROTTLE_XML, content_type="text/xml")
 
-    def _error(self, service: str, operation: str, outcome: str, status: int = 500) -> web.Response:
+    def _error(
+        self, service: str, operation: str, outcome: str, json_protocol: bool, status: int = 500
+    ) -> web.Response:
+        """A 5xx in the error format of the call's protocol (JSON, or XML for query)."""
         self.counts[(service, operation, outcome)] += 1
-        code = b"ServiceUnavailableException" if status == 503 else b"ServerException"
-        body = b'{"__type":"' + code + b'","message":"injected by the proxy"}'
-        return web.Response(status=status, body=body, content_type="application/x-amz-json-1.1")
+        code = b"ServiceUnavailable" if status == 503 else b"InternalFailure"
+        if json_protocol:
+            body = b'{"__type":"' + code + b'","message":"injected by the proxy"}'
+            return web.Response(status=status, body=body, content_type="application/x-amz-json-1.1")
+        body = (
+            b"<ErrorResponse><Error><Type>Receiver</Type><Code>" + code + b"</Code>"
+            b"<Message>injected by the proxy</Message></Error><RequestId>proxy</RequestId>"
+            b"</ErrorResponse>"
+        )
+        return web.Response(status=status, body=body, content_type="text/xml")
 
 
 class ProxyThread:

@@ -37,6 +37,7 @@ from botocore.exceptions import (
     NoCredentialsError,
     ParamValidationError,
 )
+from botocore.parsers import ResponseParserError
 
 from controller.aws.batching import SPECS, Coalescer, autoscaling_touched, ecs_touched
 from controller.aws.ratelimit import Limit, RateLimits, category, limits_from_env
@@ -350,7 +351,13 @@ class AwsClients:
             except ParamValidationError as exc:  # our request is wrong: never resent
                 self.stats.record(service, operation, "error", time.monotonic() - started)
                 raise AwsTerminal(service, operation, "ParamValidation", str(exc)) from None
-            except (BotoCoreError, aiohttp.ClientError, TimeoutError, OSError) as exc:
+            except (
+                BotoCoreError,
+                ResponseParserError,
+                aiohttp.ClientError,
+                TimeoutError,
+                OSError,
+            ) as exc:
                 mapped = AwsRetryable(service, operation, type(exc).__name__, str(exc))
             else:
                 self.stats.record(service, operation, "success", time.monotonic() - started)

@@ -30,6 +30,7 @@ from controller.api import resource_key
 from controller.api.common import MANAGED_BY_TAG, SPEC_HASH_TAG
 from controller.api.status import RolloutStatus
 from controller.aws.models import LiveTaskSet
+from controller.errors import AwsError
 from controller.reconcile.preflight import blocking, preflight, summary
 from controller.reconcile.result import RolloutEvent, RolloutResult
 from controller.reconcile.rollout import traffic
@@ -183,7 +184,13 @@ async def _create(
         return Step(status, message=f"would create {what}a new task set", requeue_after=None)
     if r.ctx.preflight != "off":
         origin = r.ctx.origins.get(resource_key(r.service))
-        problems = blocking(await preflight(r.ctx, r.service, origin))
+        try:
+            problems = blocking(await preflight(r.ctx, r.service, origin))
+        except AwsError as exc:
+            if r.ctx.preflight == "block":
+                raise
+            log.warning("preflight_unavailable", error=str(exc))  # warn mode: go on
+            problems = []
         if problems:
             log.warning("preflight_failed", problems=summary(problems), mode=r.ctx.preflight)
         if problems and r.ctx.preflight == "block":

@@ -378,11 +378,14 @@ def test_whole_corpus_loads_in_bounded_time(loaded: tuple[LoadResult, float]) ->
     assert seconds < MAX_SECONDS
 
 
-@pytest.mark.parametrize("name", list(BAD), ids=list(BAD))
+# A directory symlink is found by listing the tree, not by reading one file: the whole-corpus
+# tests above cover it; here every file that can be read on its own.
+READABLE = [name for name in BAD if name != "67-symlink-dir-to-etc"]
+
+
+@pytest.mark.parametrize("name", READABLE, ids=READABLE)
 def test_each_bad_file_alone_is_rejected_quickly(name: str, corpus_tree: Path) -> None:
     bad = BAD[name]
-    if name == "67-symlink-dir-to-etc":
-        pytest.skip("a directory symlink is found by listing the tree, not read as a file")
     only = [f"bad/{name}"] + ([f"bad/{bad.with_}"] if bad.with_ else [])
     started = time.perf_counter()
     result = load_tree(DirectoryTree(corpus_tree, only=only, display_root=""))

@@ -111,44 +111,48 @@ class Running:
         raise AssertionError(f"timed out waiting for {what}; status: {self.status()}")
 
 
+def launch(endpoint: str, source: Path, log: Any, *extra: str) -> Running:
+    """`ecs-gitops run` on source against endpoint, JSON logs to log; not waited for."""
+    port = free_port()
+    proc = subprocess.Popen(
+        [
+            sys.executable,
+            "-m",
+            "controller",
+            "run",
+            "--source",
+            str(source),
+            "--endpoint-url",
+            endpoint,
+            "--region",
+            REGION,
+            "--http-addr",
+            f"127.0.0.1:{port}",
+            "--resync-interval",
+            "2",
+            "--log-format",
+            "json",
+            *extra,
+        ],
+        stdout=subprocess.DEVNULL,
+        stderr=log,
+        text=True,
+    )
+    return Running(proc, f"http://127.0.0.1:{port}", Path(log.name))
+
+
 @pytest.fixture
 def controller(emulated: Any, repo: Path, tmp_path: Path) -> Iterator[Callable[..., Running]]:
     procs: list[subprocess.Popen[str]] = []
     handles: list[Any] = []
 
     def start(*extra: str) -> Running:
-        port = free_port()
-        log = tmp_path / f"controller-{port}.log"
-        handle = log.open("w")
+        handle = (tmp_path / f"controller-{len(handles)}.log").open("w")
         handles.append(handle)
-        proc = subprocess.Popen(
-            [
-                sys.executable,
-                "-m",
-                "controller",
-                "run",
-                "--source",
-                str(repo / "deploy"),
-                "--endpoint-url",
-                emulated.endpoint_url,
-                "--region",
-                REGION,
-                "--http-addr",
-                f"127.0.0.1:{port}",
-                "--resync-interval",
-                "2",
-                "--poll-interval",
-                "1",
-                "--log-format",
-                "json",
-                *extra,
-            ],
-            stdout=subprocess.DEVNULL,
-            stderr=handle,
-            text=True,
+        running = launch(
+            emulated.endpoint_url, repo / "deploy", handle, "--poll-interval", "1", *extra
         )
-        procs.append(proc)
-        running = Running(proc, f"http://127.0.0.1:{port}", log)
+        procs.append(running.proc)
         running.wait("the status API", lambda: running.status() is not None, timeout=20)
         return running
 

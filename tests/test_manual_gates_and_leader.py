@@ -5,7 +5,6 @@ from __future__ import annotations
 import json
 import signal
 import subprocess
-import sys
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -14,8 +13,8 @@ from typing import Any
 import boto3
 import pytest
 
-from tests.conftest import free_port, run_cli
-from tests.test_controller import Running, commit, git
+from tests.conftest import run_cli
+from tests.test_controller import Running, commit, git, launch
 
 REGION = "ap-northeast-2"
 
@@ -56,33 +55,8 @@ def processes(tmp_path: Path) -> Iterator[list[subprocess.Popen[str]]]:
 
 
 def start(endpoint: str, repo: Path, log: Any, procs: list[Any], *extra: str) -> Running:
-    port = free_port()
-    proc = subprocess.Popen(
-        [
-            sys.executable,
-            "-m",
-            "controller",
-            "run",
-            "--source",
-            str(repo),
-            "--endpoint-url",
-            endpoint,
-            "--region",
-            REGION,
-            "--http-addr",
-            f"127.0.0.1:{port}",
-            "--resync-interval",
-            "2",
-            "--log-format",
-            "json",
-            *extra,
-        ],
-        stdout=subprocess.DEVNULL,
-        stderr=log,
-        text=True,
-    )
-    procs.append(proc)
-    running = Running(proc, f"http://127.0.0.1:{port}", Path(log.name))
+    running = launch(endpoint, repo, log, *extra)
+    procs.append(running.proc)
     running.wait("the HTTP API", lambda: running.status() is not None, timeout=20)
     return running
 

@@ -10,8 +10,6 @@ from __future__ import annotations
 
 import random
 import signal
-import subprocess
-import sys
 import time
 from collections import Counter
 from pathlib import Path
@@ -20,8 +18,7 @@ from typing import Any
 import boto3
 from botocore.exceptions import ClientError
 
-from tests.conftest import free_port
-from tests.test_controller import Running, commit, git
+from tests.test_controller import Running, commit, git, launch
 
 REGION = "ap-northeast-2"
 KILLS_PER_ROLLOUT = 5
@@ -78,31 +75,7 @@ def check_no_duplicates(endpoint: str) -> None:
 
 
 def start(endpoint: str, repo: Path, log: Any) -> Running:
-    port = free_port()
-    proc = subprocess.Popen(
-        [
-            sys.executable,
-            "-m",
-            "controller",
-            "run",
-            "--source",
-            str(repo),
-            "--endpoint-url",
-            endpoint,
-            "--region",
-            REGION,
-            "--http-addr",
-            f"127.0.0.1:{port}",
-            "--resync-interval",
-            "2",
-            "--log-format",
-            "json",
-        ],
-        stdout=subprocess.DEVNULL,
-        stderr=log,
-        text=True,
-    )
-    return Running(proc, f"http://127.0.0.1:{port}", Path(log.name))
+    return launch(endpoint, repo, log)
 
 
 def test_kill_9_during_canaries_converges_20_times(emulated: Any, tmp_path: Path) -> None:

@@ -293,7 +293,7 @@ def main() -> int:
     parser.add_argument(
         "--workers",
         type=int,
-        default=4,
+        default=16,
         help="ecs-gitops: the work queue with this many workers (as `run`); 0: sync_all",
     )
     parser.add_argument("--within", type=float, default=1800.0)

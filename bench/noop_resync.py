@@ -9,8 +9,8 @@ controller derives, UpdateServicePrimaryTaskSet: about 3N calls, no rollouts), s
 set-up takes seconds, not a rollout per service. The controller then runs in a child
 process, as it would in production, with AWS's published rate limits: it loads the
 source and runs sync_all (the one-shot reconcile of `ecs-gitops sync`) twice. The first
-pass is a fresh process's start (it learns the cluster's service names as it goes, or
-all at once from a ListServices or a hint); the second is a resync of a running
+pass is a fresh process's start (sync_all names every service of the source to the
+aws layer first, so its describes are batched by ten from the start); the second is a resync of a running
 controller, the figure the targets are about. Prints JSON.
 
     .venv/bin/python bench/noop_resync.py --services 1000
@@ -140,8 +140,7 @@ def rss_mb() -> float:
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024  # KiB on Linux
 
 
-async def child(endpoint: str, root: Path, passes: int, hint: bool, freeze: bool) -> dict[str, Any]:
-    from controller.api import EcsService
+async def child(endpoint: str, root: Path, passes: int, freeze: bool) -> dict[str, Any]:
     from controller.aws.client import AwsClients, AwsSettings
     from controller.loader import load_tree
     from controller.observability import logging as obs_logging
@@ -156,9 +155,6 @@ async def child(endpoint: str, root: Path, passes: int, hint: bool, freeze: bool
     out: dict[str, Any] = {"rss_mb_after_load": round(rss_mb(), 1), "passes": []}
     async with AwsClients(AwsSettings(REGION, endpoint)) as aws:
         ctx = Context(aws)
-        if hint:  # what the manager can tell the aws layer when it enqueues a revision
-            for svc in (r for r in resources if isinstance(r, EcsService)):
-                aws.expect("ecs", REGION, svc.spec.cluster, [svc.metadata.name])
         for n in range(passes):
             if n:  # a resync comes a --resync-interval later: nothing read ahead is left
                 await asyncio.sleep(aws.settings.read_ahead_ttl + 0.5)
@@ -186,11 +182,9 @@ async def child(endpoint: str, root: Path, passes: int, hint: bool, freeze: bool
     return out
 
 
-def run_child(
-    endpoint: str, root: Path, passes: int, hint: bool, freeze: bool = False
-) -> dict[str, Any]:
+def run_child(endpoint: str, root: Path, passes: int, freeze: bool = False) -> dict[str, Any]:
     args = [sys.executable, __file__, "--child", endpoint, "--source", str(root)]
-    args += ["--passes", str(passes)] + (["--hint"] if hint else [])
+    args += ["--passes", str(passes)]
     args += ["--gc-freeze"] if freeze else []
     proc = subprocess.run(args, capture_output=True, text=True, timeout=1800, check=False)
     if proc.returncode != 0:
@@ -207,13 +201,12 @@ def main() -> int:
     parser.add_argument("--passes", type=int, default=2)
     parser.add_argument("--child", metavar="ENDPOINT", help=argparse.SUPPRESS)
     parser.add_argument("--source", type=Path, help=argparse.SUPPRESS)
-    parser.add_argument("--hint", action="store_true", help=argparse.SUPPRESS)
     parser.add_argument("--gc-freeze", action="store_true", help=argparse.SUPPRESS)
     args = parser.parse_args()
     os.environ.setdefault("AWS_ACCESS_KEY_ID", "bench")
     os.environ.setdefault("AWS_SECRET_ACCESS_KEY", "bench")
     if args.child:
-        result = asyncio.run(child(args.child, args.source, args.passes, args.hint, args.gc_freeze))
+        result = asyncio.run(child(args.child, args.source, args.passes, args.gc_freeze))
         print(json.dumps(result))
         return 0
 
@@ -227,9 +220,8 @@ def main() -> int:
         write_source(root, args.services, args.clusters, args.desired_count)
         setup = asyncio.run(make_in_sync(aws.endpoint_url, root))
         time.sleep(2.5)  # two emulator ticks: every task set reports STEADY_STATE
-        plain = run_child(aws.endpoint_url, root, args.passes, hint=False)
-        hinted = run_child(aws.endpoint_url, root, 1, hint=True)
-        frozen = run_child(aws.endpoint_url, root, 2, hint=True, freeze=True)
+        plain = run_child(aws.endpoint_url, root, args.passes)
+        frozen = run_child(aws.endpoint_url, root, 2, freeze=True)
     per_cluster = math.ceil(args.services / args.clusters)
     floor = args.clusters * math.ceil(per_cluster / 10)
     resync = plain["passes"][-1]
@@ -247,7 +239,6 @@ def main() -> int:
             "all_calls_vs_floor": round(resync["calls"] / floor, 3),
         },
         "first_pass_of_a_fresh_process": plain["passes"][0],
-        "first_pass_with_names_hinted": hinted["passes"][0],
         "resync_with_gc_frozen_after_load": {
             k: frozen["passes"][-1][k] for k in ("cpu_seconds", "wall_seconds", "calls")
         },

@@ -15,7 +15,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import time
-from collections.abc import Iterable
+from collections.abc import Collection, Iterable, Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
@@ -34,7 +34,7 @@ from controller.observability.metrics import Metrics
 from controller.reconcile.actions import abort, promote
 from controller.reconcile.context import Context
 from controller.reconcile.depends import blocked_by, blocked_status, dependents_of
-from controller.reconcile.driver import error_status, reconcile_once
+from controller.reconcile.driver import announce, error_status, reconcile_once
 from controller.reconcile.hooks import task_index
 from controller.reconcile.prune import find_prunable, reconcile_prune
 from controller.reconcile.result import RolloutEvent
@@ -49,6 +49,15 @@ from controller.sources.webhook import load_webhook_secret, verify_signature
 log = structlog.get_logger(__name__)
 
 HISTORY_LIMIT = 10
+# Work queue priorities, highest first. Follow-ups of a reconcile (requeue-after while a
+# rollout runs, retries) come at workqueue.FOLLOW_UP_PRIORITY (-1), above resync polls.
+ACTION_PRIORITY = 3
+"""promote / abort asked for by a person."""
+CLUSTER_PRIORITY = 3
+CHANGED_PRIORITY = 2
+"""A resource a new revision added or changed."""
+UNCHANGED_PRIORITY = 0
+RESYNC_PRIORITY = -2
 RESULT_OF_ACTION = {
     Action.DONE: "success",
     Action.REQUEUE: "requeue",
@@ -80,7 +89,7 @@ class RunSettings:
     poll_interval: float = 15.0
     resync_interval: float = 60.0
     http_addr: str = "127.0.0.1:8080"
-    workers: int = 4
+    workers: int = 16
     shutdown_grace: float = 15.0
     """Seconds in-flight reconciles get after SIGTERM (Fargate kills at 30 s)."""
     banner: str | None = None
@@ -153,7 +162,7 @@ class Controller:
         """Reconcile (workers and resync) for as long as this replica leads."""
         self.metrics.set_leader(True)
         log.info("leading", identity=self.elector.identity if self.elector else None)
-        self._enqueue_all()
+        self._enqueue_all(())  # a new leader looks at everything, clusters first
         resync = asyncio.create_task(self._resync_loop(stop))
         try:
             await run_workers(
@@ -218,13 +227,14 @@ class Controller:
             if stop.is_set():
                 return
             log.info("resync", resources=len(self.desired))
-            self._enqueue_all()
+            self._enqueue_all(None)
 
     # -- the applier ------------------------------------------------------------------
 
     async def apply_artifact(self, artifact: Artifact) -> None:
         result = load_tree(artifact.tree)
-        previous = set(self.desired)
+        before = self.desired
+        previous = set(before)
         self.artifact, self.load = artifact, result
         self.desired = {item.key: item for item in result.loaded}
         self.ctx.tasks = task_index(result.resources)
@@ -250,7 +260,7 @@ class Controller:
                 self.known_clusters.add(
                     (self.ctx.region_of(item.resource.spec.region), item.key.cluster)
                 )
-        self._enqueue_all()
+        self._enqueue_all(changed_keys(before, self.desired))
         if self.prune_blocked is None:
             await self._scan_for_prune()
 
@@ -320,10 +330,22 @@ class Controller:
                     self.prune_candidates.add(key)
                     self.queue.add(key)
 
-    def _enqueue_all(self) -> None:
-        # clusters first: services need them
+    def _enqueue_all(self, changed: Collection[ResourceKey] | None = None) -> None:
+        """Queue every desired resource: clusters first (services need them), then what
+        a new revision changed, then the rest; a resync (changed None) queues below the
+        follow-ups of rollouts in progress, so a commit's work and running rollouts are
+        never starved behind polls of services with nothing to do."""
+        announce((item.resource for item in self.desired.values()), self.ctx)
+        new_revision = changed is not None
+        changed = changed or ()
         for key in self.desired:
-            self.queue.add(key, priority=1 if key.kind == "EcsCluster" else 0)
+            if key.kind == "EcsCluster":
+                priority = CLUSTER_PRIORITY if new_revision else RESYNC_PRIORITY + 1
+            elif key in changed:
+                priority = CHANGED_PRIORITY
+            else:
+                priority = UNCHANGED_PRIORITY if new_revision else RESYNC_PRIORITY
+            self.queue.add(key, priority=priority)
 
     # -- one reconcile ------------------------------------------------------------------
 
@@ -550,7 +572,7 @@ class Controller:
         except AwsError as exc:
             return 502, {"error": str(exc)}
         log.info("rollout_action", action=verb, service=name)
-        self.queue.add(matches[0].key, priority=2)
+        self.queue.add(matches[0].key, priority=ACTION_PRIORITY)
         return 202, {"message": message}
 
     def hooks(self) -> HttpHooks:
@@ -562,6 +584,17 @@ class Controller:
             action=self.action,
             api_token=self.api_token,
         )
+
+
+def changed_keys(
+    before: Mapping[ResourceKey, Loaded], after: Mapping[ResourceKey, Loaded]
+) -> set[ResourceKey]:
+    """Resources of `after` that are new or whose content differs from `before`."""
+    return {
+        key
+        for key, item in after.items()
+        if (old := before.get(key)) is None or old.resource != item.resource
+    }
 
 
 def _record(event: RolloutEvent) -> RolloutRecord:

@@ -16,7 +16,7 @@ from controller.aws.lease import DynamoDbLease
 from controller.aws.s3 import S3Store, SqsEventQueue
 from controller.cli.actions import api_token
 from controller.cli.engine import aws_session
-from controller.cli.options import LOCAL_ADDR, aws_options, env
+from controller.cli.options import LOCAL_ADDR, aws_options, env, preflight_option
 from controller.errors import EcsGitopsError
 from controller.observability import logging as obs_logging
 from controller.runtime.lease import LeaderElector, default_identity
@@ -53,7 +53,14 @@ from controller.sources.base import open_source
     show_default=True,
     help="Where /metrics, /healthz, /readyz, /api/v1/status and the page are served.",
 )
-@click.option("--workers", type=int, default=4, envvar=env("workers"), show_default=True)
+@click.option(
+    "--workers",
+    type=int,
+    default=16,
+    envvar=env("workers"),
+    show_default=True,
+    help="Reconciles at once (they mostly wait on AWS; the rate limiter holds the pace).",
+)
 @click.option(
     "--cache-dir",
     type=click.Path(file_okay=False),
@@ -81,15 +88,7 @@ from controller.sources.base import open_source
     envvar=env("s3_events_queue"),
     help="SQS queue URL receiving the source bucket's event notifications (fast path).",
 )
-@click.option(
-    "--preflight",
-    type=click.Choice(["block", "warn", "off"]),
-    default="warn",
-    envvar="ECS_GITOPS_PREFLIGHT",
-    show_default=True,
-    help="Check images, roles, secrets, logs, target groups before a new task set: "
-    "block it (Degraded, nothing launched), only warn, or skip.",
-)
+@preflight_option
 @aws_options
 def run(
     source: str,

@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import asyncio
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 
 import structlog
@@ -47,6 +47,20 @@ async def reconcile_once(resource: Resource, ctx: Context) -> Result:
         return _task_status(resource, ctx)
     finally:
         structlog.contextvars.unbind_contextvars("resource", "revision")
+
+
+def announce(resources: Iterable[Resource], ctx: Context) -> None:
+    """Tell the aws layer which services a pass is about to describe, per cluster, so
+    the first DescribeServices of a cluster reads ten of them at once: a pass costs about
+    ceil(N/10) DescribeServices per cluster, also in a fresh process that has not yet
+    seen a ListServices answer. Only a hint: names read ahead expire after a while."""
+    by_cluster: dict[tuple[str, str], list[str]] = {}
+    for resource in resources:
+        if isinstance(resource, EcsService):
+            where = (ctx.region_of(resource.spec.region), cluster_name(resource.spec.cluster))
+            by_cluster.setdefault(where, []).append(resource.metadata.name)
+    for (region, cluster), names in by_cluster.items():
+        ctx.aws.expect("ecs", region, cluster, names)
 
 
 def _task_status(task: EcsTask, ctx: Context) -> Result:
@@ -120,6 +134,7 @@ async def sync_all(
         ctx = ctx.derive()
         ctx.tasks = task_index(resources)
     desired = {resource_key(r): r for r in resources}
+    announce(resources, ctx)
     finished: set[ResourceKey] = set()
     clusters = [r for r in resources if isinstance(r, EcsCluster)]
     others = [r for r in resources if not isinstance(r, EcsCluster)]

@@ -24,7 +24,7 @@ import click
 from controller.api import EcsService, Resource
 from controller.api.files import FileTree
 from controller.aws.client import AwsClients, AwsSettings
-from controller.cli.options import LOCAL_ADDR, aws_options, resolve_region
+from controller.cli.options import LOCAL_ADDR, aws_options, preflight_option, resolve_region
 from controller.cli.progress import SyncProgress
 from controller.errors import EcsGitopsError
 from controller.loader import LoadResult, load_tree
@@ -182,15 +182,7 @@ def diff(source: str, service: str | None, color: bool | None, **opts: Any) -> N
     show_default=True,
     help="Seconds to wait for everything to be Synced and Healthy.",
 )
-@click.option(
-    "--preflight",
-    type=click.Choice(["block", "warn", "off"]),
-    default="warn",
-    envvar="ECS_GITOPS_PREFLIGHT",
-    show_default=True,
-    help="Check images, roles, secrets, logs, target groups before a new task set: "
-    "block it (Degraded, nothing launched), only warn, or skip.",
-)
+@preflight_option
 @aws_options
 def sync(source: str, service: str | None, timeout: float, preflight: str, **opts: Any) -> None:
     """Reconcile once and wait: exit 0 when every resource is Synced and Healthy."""

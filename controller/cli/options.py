@@ -9,6 +9,7 @@ from typing import Any, TypeVar
 import click
 
 from controller.observability import logging as obs_logging
+from controller.reconcile.context import PREFLIGHT_MODES
 
 ENV_PREFIX = "ECS_GITOPS"
 LOCAL_ADDR = "127.0.0.1:4599"
@@ -37,6 +38,22 @@ def log_options(func: F) -> F:
         default="warning",
         envvar=env("log_level"),
         show_default=True,
+    )(func)
+
+
+def preflight_option(func: F) -> F:
+    """--preflight for the commands that create task sets (sync, run)."""
+    return click.option(
+        "--preflight",
+        type=click.Choice(PREFLIGHT_MODES),
+        default="auto",
+        envvar=env("preflight"),
+        show_default=True,
+        help="Check images, roles, secrets, logs, target groups before a new task set. "
+        "block: a problem stops it (Degraded, nothing launched); warn: log it and go on; "
+        "off: skip; auto: block, except when nothing the task definition names (ECR "
+        "repository, role, secret, log group) exists in the account, an emulator or an "
+        "unprovisioned account, where it warns so the example still deploys.",
     )(func)
 
 

@@ -17,6 +17,8 @@ from controller.aws.autoscaling import AutoScaling
 from controller.aws.client import AwsClients
 from controller.aws.ecs import Ecs
 
+PREFLIGHT_MODES = ("auto", "block", "warn", "off")
+
 
 def utcnow() -> datetime:
     return datetime.now(UTC)
@@ -33,11 +35,13 @@ class Context:
     keep_revisions: int = 10
     """Task definition revisions of ours kept per family (plus those in use)."""
     tasks: Mapping[ResourceKey, EcsTask] = field(default_factory=dict)
-    preflight: str = "warn"
-    """Preflight before a new task set: block (Degraded, nothing launched), warn, or off."""
+    """The source's EcsTask resources, which services name as hooks (hooks.task_index)."""
+    preflight: str = "auto"
+    """Preflight before a new task set (PREFLIGHT_MODES): block (Degraded, nothing
+    launched), warn, off, or auto: block unless nothing the task definition names exists
+    in the account (an emulator or an unprovisioned account), then warn."""
     origins: Mapping[ResourceKey, Any] = field(default_factory=dict)
     """Where each resource was written (loader.Loaded), for located preflight messages."""
-    """The source's EcsTask resources, which services name as hooks (hooks.task_index)."""
     _ecs: dict[str, Ecs] = field(default_factory=dict)
     _scaling: dict[str, AutoScaling] = field(default_factory=dict)
 

@@ -33,7 +33,7 @@ from controller.sources import (
     open_source,
     redact_url,
 )
-from controller.sources.git import remote_auth
+from controller.sources.gitcli import remote_auth
 from tests.conftest import free_port
 
 EXAMPLE = Path(__file__).resolve().parent.parent / "examples" / "quickstart"

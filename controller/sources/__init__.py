@@ -12,7 +12,9 @@
                                           object store factory from controller.aws.s3)
 
 base.py    Artifact, the Source protocol, DirectorySource, open_source
-git.py     GitTree (one commit as a FileTree), LocalGitSource, RemoteGitSource
+git.py     LocalGitSource, RemoteGitSource: name a commit, hand over its GitTree
+gittree.py GitTree (one commit as a FileTree), built with ls-tree and cat-file --batch
+gitcli.py  Git (the git CLI: timeouts, error kinds, redaction), remote credentials
 directory.py  DirectoryTree, a plain directory as a FileTree
 webhook.py    push-webhook signature checks (X-Hub-Signature-256)
 s3.py      S3Source (snapshots, markers, polling and events), open_s3
@@ -20,7 +22,8 @@ objects.py the ObjectStore / EventQueue protocols; ObjectTree, a snapshot as a F
 """
 
 from controller.sources.base import Artifact, DirectorySource, Source, open_source, redact_url
-from controller.sources.git import GitTree, LocalGitSource, RemoteGitSource
+from controller.sources.git import LocalGitSource, RemoteGitSource
+from controller.sources.gittree import GitTree
 from controller.sources.objects import EventQueue, ObjectStore
 from controller.sources.s3 import S3Source
 

@@ -150,7 +150,7 @@ async def child(endpoint: str, root: Path, passes: int, freeze: bool) -> dict[st
 
     obs_logging.configure("error", "json")
     resources = load_tree(DirectoryTree(root)).resources
-    if freeze:  # what `run` could do once started: the loaded state leaves the GC's scans
+    if freeze:  # what `run` does after each load: the loaded state leaves the GC's scans
         gc.freeze()
     out: dict[str, Any] = {"rss_mb_after_load": round(rss_mb(), 1), "passes": []}
     async with AwsClients(AwsSettings(REGION, endpoint)) as aws:

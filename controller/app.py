@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import gc
 import time
 from collections.abc import Collection, Iterable, Mapping
 from dataclasses import dataclass
@@ -232,6 +233,7 @@ class Controller:
     # -- the applier ------------------------------------------------------------------
 
     async def apply_artifact(self, artifact: Artifact) -> None:
+        gc.unfreeze()  # the previous revision's state may be collected again
         result = load_tree(artifact.tree)
         before = self.desired
         previous = set(before)
@@ -261,6 +263,12 @@ class Controller:
                     (self.ctx.region_of(item.resource.spec.region), item.key.cluster)
                 )
         self._enqueue_all(changed_keys(before, self.desired))
+        # The loaded state lives until the next revision: frozen, full collections during
+        # resyncs (botocore's parsing allocates plenty) stop walking it. About a third of
+        # a no-op resync's CPU at 1,000 services (bench/noop_resync.py).
+        del before
+        gc.collect()
+        gc.freeze()
         if self.prune_blocked is None:
             await self._scan_for_prune()
 

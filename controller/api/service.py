@@ -9,9 +9,10 @@ it is always the mapping.
 
 from __future__ import annotations
 
-from typing import Annotated, Any, Literal
+from collections.abc import Callable
+from typing import Annotated, Any, Literal, TypeVar, cast
 
-from pydantic import Discriminator, Field, Tag
+from pydantic import Discriminator, Field, PrivateAttr, Tag
 
 from controller.api.base import Model
 from controller.api.common import (
@@ -147,6 +148,23 @@ class ServiceSyncPolicy(SyncPolicy):
     """Roll the service out when a secret it references gets a new version (tasks read secrets only at start)."""
 
 
+T = TypeVar("T")
+
+
+class _Memo(dict[str, tuple[int, Any]]):
+    """Values derived from a spec: not part of its value, so two specs that differ only
+    in what was derived from them so far compare equal (pydantic compares private
+    attributes too)."""
+
+    def __eq__(self, other: object) -> bool:
+        return isinstance(other, _Memo)
+
+    def __ne__(self, other: object) -> bool:
+        return not isinstance(other, _Memo)
+
+    __hash__ = None
+
+
 class EcsServiceSpec(Model):
     cluster: ClusterRef = "default"
     region: Region | None = None
@@ -175,6 +193,20 @@ class EcsServiceSpec(Model):
     """Resources reconciled first: this service waits until each is Synced and Healthy.
     NAME (a service of this cluster, else a cluster), EcsService/NAME,
     EcsService/CLUSTER/NAME or EcsCluster/NAME."""
+
+    _memo: _Memo = PrivateAttr(default_factory=_Memo)
+
+    def memo(self, name: str, make: Callable[[], T]) -> T:
+        """make(), computed once per spec: for what the layers above derive from it on
+        every reconcile (hashes, canonical forms). A loaded spec is frozen, and a new
+        revision loads new specs, so nothing goes stale; the entry is tied to this
+        object's id because model_copy shares private values with the copy."""
+        hit = self._memo.get(name)
+        if hit is not None and hit[0] == id(self):
+            return cast("T", hit[1])
+        value = make()
+        self._memo[name] = (id(self), value)
+        return value
 
     @property
     def task_definition_input(self) -> TaskDefinitionInput:

@@ -55,12 +55,13 @@ def blocked_by(
 ) -> list[ResourceKey]:
     """The dependencies of `key` that are not Synced and Healthy yet ([] = go ahead)."""
     value = desired.get(key)
-    if value is None:
-        return []
+    resource = _resource(value) if value is not None else None
+    if not isinstance(resource, EcsService) or not resource.spec.depends_on:
+        return []  # the common case, on every reconcile: no set of every key built
     known = set(desired) | set(statuses)
     return [
         dep
-        for dep in dependencies(key, _resource(value), known)
+        for dep in dependencies(key, resource, known)
         if not (dep in statuses and statuses[dep].ready)
     ]
 

@@ -55,10 +55,8 @@ class DesiredTaskSet:
     def from_spec(
         cls, spec: EcsServiceSpec, secret_versions: dict[str, str] | None = None
     ) -> DesiredTaskSet:
-        td_hash = spec_hash(spec.task_definition_input)
-        fields = canonical_task_set_fields(spec)
+        td_hash, fields, content_id = spec.memo("task-set", lambda: _content(spec))
         content: dict[str, Any] = {"td": td_hash, "set": fields}
-        content_id = _external_id(content)
         versions = (
             dict(sorted(secret_versions.items()))
             if secret_versions and spec.sync_policy.rollout_on_secret_rotation
@@ -75,6 +73,13 @@ class DesiredTaskSet:
         return task_set.external_id == self.external_id or (
             bool(self.content_external_id) and task_set.external_id == self.content_external_id
         )
+
+
+def _content(spec: EcsServiceSpec) -> tuple[str, dict[str, Any], str]:
+    """(task definition hash, task set fields, content-only externalId) of spec."""
+    td_hash = spec_hash(spec.task_definition_input)
+    fields = canonical_task_set_fields(spec)
+    return td_hash, fields, _external_id({"td": td_hash, "set": fields})
 
 
 def _external_id(body: dict[str, Any]) -> str:

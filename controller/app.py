@@ -117,6 +117,7 @@ class Controller:
         )
         self.source_kind = source_kind(source)
         aws.stats.listeners.append(self.metrics.aws_call)
+        aws.stats.wait_listeners.append(self.metrics.rate_limit_wait)
         self.ctx = Context(aws, instance=settings.instance, dry_run=settings.dry_run)
         self.queue: WorkQueue[ResourceKey] = WorkQueue(
             on_depth=self.metrics.set_queue_depth, on_retry=self.metrics.queue_retry

@@ -29,6 +29,7 @@ from controller.aws.ratelimit import (
     parse_limits,
 )
 from controller.errors import AwsRetryable, AwsThrottled, UsageError
+from controller.observability.metrics import Metrics
 from controller.runtime import FakeClock, Outcome, WorkQueue, run_workers
 
 REGION = "ap-northeast-2"
@@ -297,7 +298,9 @@ async def test_calls_wait_for_tokens_and_the_waits_are_counted(
 ) -> None:
     _, endpoint = fake
     limits = {"ecs:service-modify": Limit(50, 2)}
+    metrics = Metrics()
     async with AwsClients(settings(endpoint, rate_limits=limits)) as aws:
+        aws.stats.wait_listeners.append(metrics.rate_limit_wait)  # as `run` wires it
         started = asyncio.get_running_loop().time()
         for _ in range(7):
             await aws.call("ecs", "UpdateService", cluster="c", service="s")
@@ -305,6 +308,12 @@ async def test_calls_wait_for_tokens_and_the_waits_are_counted(
         assert elapsed >= 0.09  # 2 at once, then 5 at 50/s
         assert aws.stats.waits[("ecs", "ecs:service-modify")] >= 1
         assert aws.stats.wait_seconds[("ecs", "ecs:service-modify")] > 0
+    labels = {"service": "ecs", "category": "ecs:service-modify"}
+    registry = metrics.registry
+    waits = registry.get_sample_value("ecs_gitops_aws_rate_limit_waits_total", labels)
+    seconds = registry.get_sample_value("ecs_gitops_aws_rate_limit_wait_seconds_total", labels)
+    assert waits == aws.stats.waits[("ecs", "ecs:service-modify")]
+    assert seconds == pytest.approx(aws.stats.wait_seconds[("ecs", "ecs:service-modify")])
 
 
 async def test_rate_limiting_can_be_switched_off(fake: tuple[FakeEcs, str]) -> None:

@@ -179,6 +179,18 @@ class Metrics:
             ["service", "operation"],
             registry=r,
         )
+        self.aws_rate_limit_waits_total = Counter(
+            f"{PREFIX}aws_rate_limit_waits",
+            "AWS calls that waited for a token of the client-side rate limiter.",
+            ["service", "category"],
+            registry=r,
+        )
+        self.aws_rate_limit_wait_seconds_total = Counter(
+            f"{PREFIX}aws_rate_limit_wait_seconds",
+            "Time AWS calls spent waiting for a rate-limit token (the API budget in use).",
+            ["service", "category"],
+            registry=r,
+        )
         self.rollouts_total = Counter(
             f"{PREFIX}rollouts",
             "Finished rollouts by strategy and result.",
@@ -274,6 +286,12 @@ class Metrics:
             self.aws_throttled_total.labels(service, operation).inc()
         if outcome == "success" and operation == "RegisterTaskDefinition":
             self.task_definitions_registered_total.inc()
+
+    def rate_limit_wait(self, service: str, category: str, seconds: float) -> None:
+        """A CallStats wait listener: a call waited for its throttle category's token.
+        Categories are the rate limiter's fixed set (controller/aws/ratelimit.py)."""
+        self.aws_rate_limit_waits_total.labels(service, category).inc()
+        self.aws_rate_limit_wait_seconds_total.labels(service, category).inc(max(0.0, seconds))
 
     def source_fetched(
         self, source: str, result: str, seconds: float, revision: str | None = None

@@ -22,7 +22,13 @@ from controller.aws.verify import parse_ecr_image, trusted_services
 from controller.loader import Loaded, load_tree
 from controller.reconcile.context import Context
 from controller.reconcile.permissions import RolePolicies
-from controller.reconcile.preflight import Problem, blocking, preflight, summary
+from controller.reconcile.preflight import (
+    PreflightResult,
+    Problem,
+    blocking,
+    preflight,
+    summary,
+)
 from controller.reconcile.secrets import parse_value_from
 from controller.sources.directory import DirectoryTree
 from tests.conftest import REPO, run_cli
@@ -150,9 +156,9 @@ async def run_preflight(endpoint: str, root: Path) -> tuple[list[Problem], AwsCl
     item = loaded_service(root)
     assert isinstance(item.resource, EcsService)
     async with AwsClients(AwsSettings(REGION, endpoint)) as aws:
-        problems = await preflight(Context(aws), item.resource, item)
+        result = await preflight(Context(aws), item.resource, item)
     assert aws.stats.total(mutating=True) == 0
-    return problems, aws
+    return list(result.problems), aws
 
 
 def line_of(path: Path, needle: str) -> int:
@@ -166,6 +172,39 @@ async def test_the_seed_scenario_passes_when_everything_exists(
     problems, _ = await run_preflight(aws_endpoint, source(tmp_path, world))
     assert blocking(problems) == [], [str(p) for p in problems]
     assert summary(problems) == ""
+
+
+async def test_provisioned_means_something_the_task_definition_names_exists(
+    aws_endpoint: str, tmp_path: Path
+) -> None:
+    async def check(root: Path) -> PreflightResult:
+        item = loaded_service(root)
+        assert isinstance(item.resource, EcsService)
+        async with AwsClients(AwsSettings(REGION, aws_endpoint)) as aws:
+            return await preflight(Context(aws), item.resource, item, use_cache=False)
+
+    bare = tmp_path / "bare"
+    shutil.copytree(REPO / "examples" / "quickstart", bare)
+    nothing = await check(bare)  # an empty account: every check fails, nothing is evidence
+    assert len(nothing.errors) >= 5
+    assert not nothing.provisioned
+    assert nothing.evidence == ()
+
+    ec2 = client(aws_endpoint, "ec2")  # a network is no evidence (emulators make one)
+    vpc = ec2.create_vpc(CidrBlock="10.1.0.0/16")["Vpc"]["VpcId"]
+    subnet = ec2.create_subnet(VpcId=vpc, CidrBlock="10.1.1.0/24")["Subnet"]["SubnetId"]
+    spec = bare / "myapp.yaml"
+    spec.write_text(spec.read_text().replace("subnet-aaa, subnet-bbb", subnet))
+    assert not (await check(bare)).provisioned
+
+    client(aws_endpoint, "logs").create_log_group(logGroupName="/ecs/myapp")
+    assert (await check(bare)).evidence == ("log group /ecs/myapp",)
+    make_role(aws_endpoint, "myapp-task-role", policy=False)
+    client(aws_endpoint, "secretsmanager").create_secret(Name="myapp/db", SecretString="x")
+    found = await check(bare)  # the placeholder ARN names a secret that exists by name
+    assert found.evidence == ("log group /ecs/myapp", "role myapp-task-role", "secret myapp/db")
+    assert found.provisioned
+    assert found.errors
 
 
 async def test_each_pitfall_is_one_located_actionable_problem(

@@ -45,6 +45,8 @@ class RolloutStatus(StatusModel):
     new_task_set: str | None = None
     started_at: datetime | None = None
     new_counts: TaskCounts | None = None
+    reason: str | None = None
+    """Why this rollout exists when not a commit: "secret rotated: <names>"."""
 
 
 class RolloutRecord(StatusModel):

@@ -46,8 +46,10 @@ def verify(source: str, service: str | None, **opts: Any) -> None:
             found: list[tuple[str, list[Problem]]] = []
             for item in loaded:
                 assert isinstance(item.resource, EcsService)
-                problems = await preflight(ctx, item.resource, item, use_cache=False)
-                found.append((item.resource.metadata.name, problems))
+                # strict whatever the rollout's --preflight mode: every blocking problem
+                # counts, provisioned account or not
+                result = await preflight(ctx, item.resource, item, use_cache=False)
+                found.append((item.resource.metadata.name, list(result.problems)))
             return found
 
     try:

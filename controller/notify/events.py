@@ -108,6 +108,8 @@ def from_rollout(key: ResourceKey, rollout: RolloutLike) -> Event:
     td = (rollout.task_definition or "").rsplit("/", 1)[-1] or None
     if kind == "rollout_succeeded":
         message = f"{td or 'the new task set'} is PRIMARY ({rollout.strategy})"
+        if rollout.reason:  # why it rolled without a commit ("secret rotated: db")
+            message += f": {rollout.reason}"
     else:
         message = rollout.reason or rollout.result.replace("_", " ")
         if rollout.result == "aborted":

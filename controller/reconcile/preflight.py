@@ -15,6 +15,15 @@ ECR, a check the controller had no permission for) is only reported. All reads r
 concurrently; results are cached per task set content (the externalId digest) and region,
 passes for an hour, failures for a minute so a fix made in AWS is seen soon. Throttling
 and other retryable errors propagate uncached: the reconcile retries.
+
+The result also says whether the account looks provisioned for the service at all: an
+ECR repository, a role, a secret (or parameter) or a log group the task definition names
+exists. When none does, the environment is evidently not set up (an emulator, an empty
+test account) and the rollout's default mode, `auto`, only warns: blocking there would
+stop every deploy of the walkthrough's example on a bare emulator, while one thing found
+makes every missing other a real mistake worth blocking. Subnets, security groups and
+target groups are no evidence either way (emulators pre-create networks; they say
+nothing about the task's own resources).
 """
 
 from __future__ import annotations
@@ -22,7 +31,7 @@ from __future__ import annotations
 import asyncio
 import time
 import weakref
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Iterable
 from dataclasses import dataclass, field
 from typing import Literal
 
@@ -73,11 +82,11 @@ class Problem:
         return f"{text}. Fix: {self.fix}" if self.fix else text
 
 
-def blocking(problems: list[Problem]) -> list[Problem]:
+def blocking(problems: Iterable[Problem]) -> list[Problem]:
     return [p for p in problems if p.blocking]
 
 
-def summary(problems: list[Problem], limit: int = 3) -> str:
+def summary(problems: Iterable[Problem], limit: int = 3) -> str:
     """The Degraded message for a blocked rollout ("" when nothing blocks)."""
     errors = blocking(problems)
     if not errors:
@@ -96,6 +105,25 @@ def dotted(path: DocPath) -> str:
     return out
 
 
+@dataclass(frozen=True)
+class PreflightResult:
+    """What one preflight found."""
+
+    problems: tuple[Problem, ...]
+    """Every problem, blocking ones first."""
+    evidence: tuple[str, ...] = ()
+    """What the task definition names that exists ("role ecsTaskExecutionRole", ...)."""
+
+    @property
+    def provisioned(self) -> bool:
+        """Something the task definition names exists: its problems are real ones."""
+        return bool(self.evidence)
+
+    @property
+    def errors(self) -> list[Problem]:
+        return blocking(self.problems)
+
+
 @dataclass
 class Run:
     """One preflight of one service: what the checks read and where problems go."""
@@ -111,6 +139,21 @@ class Run:
     """(region, lookup) -> what DescribeSecret said."""
     parameters: set[tuple[str, str]] = field(default_factory=set)
     """(region, name) of the SSM parameters found. The permission check reads all four."""
+    log_groups: dict[tuple[str, str], bool] = field(default_factory=dict)
+    """(group, region) -> whether it exists, for the groups that must exist beforehand."""
+
+    def evidence(self) -> tuple[str, ...]:
+        """What the task definition names that exists (see PreflightResult.evidence)."""
+        found = [
+            f"ECR repository of {image}"
+            for image, state in self.images.items()
+            if state != "no-repository"
+        ]
+        found += [f"role {name}" for name, info in self.roles.items() if info is not None]
+        found += [f"secret {info.name}" for info in self.secrets.values() if info is not None]
+        found += [f"parameter {name}" for _, name in self.parameters]
+        found += [f"log group {group}" for (group, _), ok in self.log_groups.items() if ok]
+        return tuple(sorted(found))
 
     @property
     def td(self) -> TaskDefinitionInput:
@@ -135,7 +178,7 @@ class Run:
 
 @dataclass
 class _Cache:
-    entries: dict[tuple[str, str, str], tuple[float, list[Problem]]] = field(default_factory=dict)
+    entries: dict[tuple[str, str, str], tuple[float, PreflightResult]] = field(default_factory=dict)
 
 
 _caches: weakref.WeakKeyDictionary[AwsClients, _Cache] = weakref.WeakKeyDictionary()
@@ -143,8 +186,9 @@ _caches: weakref.WeakKeyDictionary[AwsClients, _Cache] = weakref.WeakKeyDictiona
 
 async def preflight(
     ctx: Context, svc: EcsService, origin: Loaded | None = None, *, use_cache: bool = True
-) -> list[Problem]:
-    """Every problem AWS shows with the task set svc asks for (empty: good to go).
+) -> PreflightResult:
+    """Every problem AWS shows with the task set svc asks for (none: good to go), and
+    whether anything the task definition names exists.
 
     origin is the loader's record of svc, for file:line:col; without it problems name the
     service and field only. Raises AwsRetryable (throttling, network) for the caller to
@@ -159,10 +203,10 @@ async def preflight(
     now = time.monotonic()
     hit = cache.entries.pop(key, None)
     if use_cache and hit is not None:
-        ttl = FAIL_TTL if blocking(hit[1]) else PASS_TTL
+        ttl = FAIL_TTL if hit[1].errors else PASS_TTL
         if now - hit[0] < ttl:
             cache.entries[key] = hit
-            return list(hit[1])
+            return hit[1]
     run = Run(svc, origin, region, Lookups(ctx.aws, region))
     await _gather(
         run,
@@ -176,19 +220,22 @@ async def preflight(
     )
     # the permission check reads what the secret check found, so it runs after it
     await _gather(run, [("execution role permissions", aws_checks.permissions)])
-    problems = sorted(
-        run.problems,
-        key=lambda p: (
-            not p.blocking,
-            str(p.location.file) if p.location else "",
-            p.location.line if p.location else 0,
-            p.field,
-        ),
+    problems = tuple(
+        sorted(
+            run.problems,
+            key=lambda p: (
+                not p.blocking,
+                str(p.location.file) if p.location else "",
+                p.location.line if p.location else 0,
+                p.field,
+            ),
+        )
     )
-    cache.entries[key] = (now, problems)
+    result = PreflightResult(problems, run.evidence())
+    cache.entries[key] = (now, result)
     if len(cache.entries) > MAX_CACHED:  # forget the oldest (dicts keep insertion order)
         del cache.entries[next(iter(cache.entries))]
-    return list(problems)
+    return result
 
 
 async def _gather(run: Run, checks: list[tuple[str, Callable[[Run], Awaitable[None]]]]) -> None:

@@ -138,6 +138,7 @@ async def secrets(run: Run) -> None:
             )
             if other is not None:
                 run.secrets[(r.region, r.lookup)] = None
+                run.secrets[(r.region, other.arn)] = other  # it exists: evidence of provisioning
                 suffix = r.value_from[len(r.lookup) :]
                 run.add(
                     path,
@@ -185,6 +186,7 @@ async def log_groups(run: Run) -> None:
         wanted.setdefault((group, options.get("awslogs-region") or run.region), []).append(i)
     keys = sorted(wanted)
     exists = await asyncio.gather(*(run.lookups.log_group_exists(g, reg) for g, reg in keys))
+    run.log_groups.update(zip(keys, exists, strict=True))
     for (group, reg), present in zip(keys, exists, strict=True):
         if present:
             continue

@@ -13,6 +13,10 @@ kept in memory but a short cache, so several services sharing a secret, and the 
 requeues of a rollout, cost one read per secret. A secret that does not exist is left
 out of the versions (preflight reports it); any other failure to read raises, so a
 throttled read can never look like a rotation.
+
+Each task set the rollout creates records a digest per secret name (SECRETS_TAG, never a
+version or value), so when the next task set differs only because a version moved, the
+rollout driver names the secrets (rotated_secrets) in its status, log and events.
 """
 
 from __future__ import annotations
@@ -24,8 +28,6 @@ import weakref
 from dataclasses import dataclass, field
 from typing import Literal
 
-import structlog
-
 from controller.api.common import TAG_PREFIX
 from controller.api.ecs_shapes import TaskDefinitionInput
 from controller.api.service import EcsServiceSpec
@@ -34,8 +36,6 @@ from controller.aws.models import LiveService
 from controller.aws.verify import Lookups
 from controller.reconcile.context import Context
 from controller.reconcile.taskset import DesiredTaskSet
-
-log = structlog.get_logger(__name__)
 
 SECRETS_TAG = f"{TAG_PREFIX}secret-versions"
 """Task set tag: `name=digest` per secret, so a later rollout can say which one rotated."""
@@ -128,7 +128,6 @@ def tracks_rotation(spec: EcsServiceSpec) -> bool:
 class _Cache:
     versions: dict[tuple[str, str], tuple[float, str | None]] = field(default_factory=dict)
     """(region, valueFrom) -> (when read, version or None when missing)."""
-    last_seen: dict[tuple[str, str], str] = field(default_factory=dict)
 
 
 _caches: weakref.WeakKeyDictionary[AwsClients, _Cache] = weakref.WeakKeyDictionary()
@@ -164,10 +163,6 @@ async def secret_versions(ctx: Context, region: str, td: TaskDefinitionInput) ->
         if version is None:
             continue
         out[ref.value_from] = version
-        previous = cache.last_seen.get(key)
-        if previous is not None and previous != version:
-            log.info("secret_rotated", secret=ref.name, store=ref.store, region=ref.region)
-        cache.last_seen[key] = version
     return out
 
 
@@ -237,13 +232,19 @@ def secret_versions_tag(versions: dict[str, str], region: str) -> dict[str, str]
     return {SECRETS_TAG: value} if value else {}
 
 
+def rotated_secrets(old_tags: dict[str, str], versions: dict[str, str], region: str) -> list[str]:
+    """The names of the secrets recorded on the old task set (its SECRETS_TAG) that now
+    have another version, sorted; [] when none did or nothing was recorded."""
+    recorded = old_tags.get(SECRETS_TAG)
+    if not recorded:
+        return []
+    old = dict(entry.rpartition("=")[::2] for entry in recorded.split())
+    new = _digests(versions, region)
+    return sorted(n for n, d in new.items() if n in old and old[n] != d)
+
+
 def rotation_reason(old_tags: dict[str, str], versions: dict[str, str], region: str) -> str | None:
     """ "secret rotated: <names>" when a secret recorded on the old task set (its
     SECRETS_TAG) now has another version; None otherwise (never a value)."""
-    recorded = old_tags.get(SECRETS_TAG)
-    if not recorded:
-        return None
-    old = dict(entry.rpartition("=")[::2] for entry in recorded.split())
-    new = _digests(versions, region)
-    rotated = sorted(n for n, d in new.items() if n in old and old[n] != d)
+    rotated = rotated_secrets(old_tags, versions, region)
     return f"secret rotated: {', '.join(rotated)}" if rotated else None

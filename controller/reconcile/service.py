@@ -243,6 +243,9 @@ def _from_step(status: ResourceStatus, step: Step) -> Result:
     if step.health == "Degraded" and step.rollout.phase in ("RolledBack", "Aborted", "Failed"):
         status.conditions = conditions_for(status, stalled_reason=step.rollout.phase)
         return Result(status, step.requeue_after, step.changed, step.events)
+    if step.rollout.phase == "Blocked":  # preflight: looked at again, but stuck until fixed
+        status.conditions = conditions_for(status, stalled_reason="PreflightFailed")
+        return Result(status, step.requeue_after, step.changed, step.events)
     return _finish(status, step.requeue_after, step.changed, step.events)
 
 

@@ -7,8 +7,11 @@ Each call looks at the live task sets and tags, and takes the next step:
   duplicates of the desired set       -> delete all but the oldest (a retried create)
   `abort` was asked for               -> roll back
   sets of an abandoned rollout        -> restore the PRIMARY set, remove them
-  no desired set yet                  -> register the task definition if new, create the
-                                         set at the strategy's first scale, tag the state
+  no desired set yet                  -> preflight (a blocking problem: Degraded, stop
+                                         here), register the task definition if new,
+                                         create the set at the strategy's first scale
+                                         (tagged with its secrets' digests), tag the state
+                                         and, when only secrets rotated, which ones
   the new set fails a health gate     -> roll back: old set to 100% and PRIMARY, new set
                                          deleted, failure recorded in tags (not retried)
   otherwise                           -> the listener weights the strategy asks for (two
@@ -31,7 +34,7 @@ from controller.api.common import MANAGED_BY_TAG, SPEC_HASH_TAG
 from controller.api.status import RolloutStatus
 from controller.aws.models import LiveTaskSet
 from controller.errors import AwsError
-from controller.reconcile.preflight import blocking, preflight, summary
+from controller.reconcile.preflight import preflight, summary
 from controller.reconcile.result import RolloutEvent, RolloutResult
 from controller.reconcile.rollout import traffic
 from controller.reconcile.rollout.base import (
@@ -46,11 +49,15 @@ from controller.reconcile.rollout.health import judge
 from controller.reconcile.rollout.state import (
     ROLLOUT_TAG,
     ROLLOUT_TAGS,
+    ROTATED_TAG,
     RolloutState,
     aborted,
+    encode_rotated,
     read_state,
+    rotation_reason,
 )
 from controller.reconcile.rollout.strategies import STRATEGIES
+from controller.reconcile.secrets import rotated_secrets, secret_versions_tag
 from controller.reconcile.taskset import ensure_task_definition, find_task_definition
 
 log = structlog.get_logger(__name__)
@@ -75,6 +82,7 @@ async def step(r: RolloutInput) -> Step | None:
         strategy=strategy.name,
         phase="Progressing",
         primary_task_set=primary.id if primary else None,
+        reason=rotation_reason(r.live.tags, r.want.external_id) or None,
     )
     if r.live.tags.get(FAILED_TAG) == r.want.external_id:
         return await _stay_failed(r, status, primary, matching)
@@ -151,6 +159,7 @@ async def step(r: RolloutInput) -> Step | None:
     advanced = await strategy.advance(r, primary, new, state, verdict)
     if advanced is not None:
         advanced.rollout.new_counts = verdict.counts
+        advanced.rollout.reason = status.reason
         return advanced
     await r.ecs.set_primary_task_set(r.cluster, r.name, new.task_set_arn)
     if new.scale_percent != 100.0:
@@ -178,25 +187,21 @@ async def _create(
     now: datetime,
 ) -> Step:
     hints = [ts.task_definition for ts in sets]
+    rotated = await _rotated(r)
+    why = f" (secret rotated: {', '.join(rotated)})" if rotated else ""
+    if rotated:
+        status.reason = f"secret rotated: {', '.join(rotated)}"
     if r.ctx.dry_run:
         arn = await find_task_definition(r.ecs, r.want, hints)
         what = "a new task definition revision and " if arn is None else ""
-        return Step(status, message=f"would create {what}a new task set", requeue_after=None)
+        return Step(status, message=f"would create {what}a new task set{why}", requeue_after=None)
+    note = ""
     if r.ctx.preflight != "off":
-        origin = r.ctx.origins.get(resource_key(r.service))
-        try:
-            problems = blocking(await preflight(r.ctx, r.service, origin))
-        except AwsError as exc:
-            if r.ctx.preflight == "block":
-                raise
-            log.warning("preflight_unavailable", error=str(exc))  # warn mode: go on
-            problems = []
-        if problems:
-            log.warning("preflight_failed", problems=summary(problems), mode=r.ctx.preflight)
-        if problems and r.ctx.preflight == "block":
+        blocked, note = await _preflight(r)
+        if blocked:
             # not a failed rollout: fixing it in AWS (pushing the image, say) unblocks it
             status.phase = "Blocked"
-            return Step(status, "Degraded", summary(problems), requeue_after=60.0)
+            return Step(status, "Degraded", blocked, requeue_after=60.0)
     arn, _ = await ensure_task_definition(r.ecs, r.want, hints, r.ctx.instance)
     spec = r.service.spec
     created = await r.ecs.create_task_set(
@@ -213,15 +218,93 @@ async def _create(
             spec, r.live.primary_task_set, alternate=strategy.alternates
         ),
         service_registries=spec.service_registries,
-        tags={MANAGED_BY_TAG: r.ctx.instance, SPEC_HASH_TAG: r.want.spec_hash},
+        tags={
+            MANAGED_BY_TAG: r.ctx.instance,
+            SPEC_HASH_TAG: r.want.spec_hash,
+            **secret_versions_tag(r.want.secret_versions, r.ctx.region_of(spec.region)),
+        },
     )
     state = RolloutState(r.want.external_id, 0, now, now)
-    await r.ecs.tag(r.live.service_arn, {ROLLOUT_TAG: state.encode()})
+    progress = {ROLLOUT_TAG: state.encode()}
+    if rotated:  # the old set's tags say why only while it exists: keep the reason
+        progress[ROTATED_TAG] = encode_rotated(r.want.external_id, rotated)
+    await r.ecs.tag(r.live.service_arn, progress)
     log.info("task_set_created", task_set=created.id, task_definition=arn, strategy=strategy.name)
+    for name in rotated:
+        log.info(
+            "secret_rotated", service=r.name, cluster=r.cluster, secret=name, task_set=created.id
+        )
     status.phase = "Creating"
     status.new_task_set = created.id
     status.started_at = now
-    return Step(status, message=f"created task set {created.id}", requeue_after=1.0, changed=True)
+    created_text = f"created task set {created.id}{why}"
+    message = "; ".join(part for part in (created_text, note) if part)
+    return Step(status, message=message, requeue_after=1.0, changed=True)
+
+
+async def _rotated(r: RolloutInput) -> list[str]:
+    """The secrets whose rotation alone calls for a new task set: those recorded on the
+    PRIMARY set (its secret-versions tag) with another version now, when the task
+    definition is the same (a commit that also changed it is a commit's rollout)."""
+    primary = r.live.primary_task_set
+    if primary is None or not r.want.secret_versions:
+        return []
+    tags = primary.tags
+    if MANAGED_BY_TAG not in tags:  # DescribeServices need not carry task set tags
+        described = await r.ecs.describe_task_sets(r.cluster, r.name)
+        tags = next((ts.tags for ts in described if ts.id == primary.id), {})
+    if tags.get(SPEC_HASH_TAG) != r.want.spec_hash:
+        return []
+    return rotated_secrets(tags, r.want.secret_versions, r.ctx.region_of(r.service.spec.region))
+
+
+async def _preflight(r: RolloutInput) -> tuple[str, str]:
+    """Run the preflight before a new task set, as ctx.preflight says: (the Degraded
+    message when it blocks, else ""; a note for the status when problems were let through).
+
+    auto blocks like block, unless nothing the task definition names exists in the account
+    (preflight.PreflightResult.provisioned): on an emulator or an empty account every
+    check fails, and blocking there would stop the walkthrough's example everywhere it is
+    tried, while any one thing found makes the others' absence a real mistake. A
+    preflight that cannot run (AWS kept failing) stops only block mode: the rollout's own
+    health gates still guard the others."""
+    mode = r.ctx.preflight
+    origin = r.ctx.origins.get(resource_key(r.service))
+    try:
+        result = await preflight(r.ctx, r.service, origin)
+    except AwsError as exc:
+        if mode == "block":
+            raise
+        log.warning("preflight_unavailable", error=str(exc), mode=mode)
+        return "", ""
+    problems = result.errors
+    if not problems:
+        return "", ""
+    region = r.ctx.region_of(r.service.spec.region)
+    if mode == "block":
+        reason = "--preflight block"
+    elif mode == "auto" and result.provisioned:
+        reason = f"the account is provisioned ({result.evidence[0]} exists)"
+    elif mode == "auto":
+        reason = (
+            "nothing the task definition names (ECR repository, role, secret, log group) "
+            f"exists in {region}: taken for an emulator or an unprovisioned account"
+        )
+    else:
+        reason = "--preflight warn"
+    enforced = mode == "block" or (mode == "auto" and result.provisioned)
+    log.warning(
+        "preflight_failed",
+        problems=summary(problems),
+        mode=mode,
+        enforced=enforced,
+        reason=reason,
+    )
+    if enforced:
+        return summary(problems), ""
+    count = f"{len(problems)} problem{'s' if len(problems) != 1 else ''}"
+    why = "nothing it names exists here" if mode == "auto" else "--preflight warn"
+    return "", f"preflight found {count}, not enforced ({why}): see `ecs-gitops verify`"
 
 
 async def _remove_abandoned(
@@ -331,11 +414,13 @@ async def _finish(
     state: RolloutState | None,
     now: datetime,
 ) -> Step | None:
+    reason = rotation_reason(r.live.tags, r.want.external_id)
     status = RolloutStatus(
         strategy=strategy.name,
         phase="Baking",
         primary_task_set=primary.id,
         started_at=state.started if state else None,
+        reason=reason or None,
     )
     if others and state is not None and r.live.tags.get(FAILED_TAG) == r.want.external_id:
         reason = r.live.tags.get(FAILED_REASON_TAG, "the health gates failed")
@@ -408,12 +493,22 @@ async def _finish(
         return Step(status, requeue_after=0, changed=True)
     status.phase = "Succeeded"
     event = RolloutEvent(
-        strategy.name, "succeeded", now, state.started, r.ctx.revision, primary.task_definition
+        strategy.name,
+        "succeeded",
+        now,
+        state.started,
+        r.ctx.revision,
+        primary.task_definition,
+        reason,
     )
-    log.info("rollout_succeeded", strategy=strategy.name, seconds=event.duration_seconds)
-    return Step(
-        status, "Progressing", "rollout succeeded", requeue_after=0, changed=True, events=[event]
+    log.info(
+        "rollout_succeeded",
+        strategy=strategy.name,
+        seconds=event.duration_seconds,
+        reason=reason or None,
     )
+    done = f"rollout succeeded ({reason})" if reason else "rollout succeeded"
+    return Step(status, "Progressing", done, requeue_after=0, changed=True, events=[event])
 
 
 async def _roll_back_after_promotion(

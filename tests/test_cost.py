@@ -1,5 +1,6 @@
 """Monthly Fargate cost: the seed's example to the cent, Spot and ARM mixes against figures
-worked by hand, the price table and its override, and the cost lines at the end of diff."""
+worked by hand, the price table and its override, the cost lines at the end of diff, and
+each service's cost in its status, on the status page and in the metrics."""
 
 from __future__ import annotations
 
@@ -9,12 +10,18 @@ from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
+import boto3
 import pytest
 
 from controller.api import EcsService
 from controller.api.ecs_shapes import CapacityProviderStrategyItem
 from controller.api.service import EcsServiceSpec
+from controller.api.status import ResourceStatus
+from controller.aws.client import AwsClients, AwsSettings
 from controller.loader import load_tree
+from controller.observability.metrics import Metrics
+from controller.observability.page import render_page
+from controller.reconcile.context import Context
 from controller.reconcile.cost import (
     PRICES_ENV,
     change_line,
@@ -24,6 +31,7 @@ from controller.reconcile.cost import (
     placement,
     total_line,
 )
+from controller.reconcile.driver import reconcile_once, sync_all
 from controller.sources.directory import DirectoryTree
 from tests.conftest import REPO, run_cli
 
@@ -210,3 +218,65 @@ def test_diff_ends_with_the_cost_of_the_commit(emulated: Any, tmp_path: Path) ->
         "  worker: $0.00 -> $22.48/month (+$22.48)",
         "  total: +$22.48/month",
     ]
+
+
+async def test_status_page_and_metric_carry_each_services_cost(
+    emulated: Any, tmp_path: Path
+) -> None:
+    """The seed's example (one task, no autoscaling) deployed: its status, the status page
+    and ecs_gitops_estimated_monthly_cost_dollars all say $22.48; a count autoscaling moved
+    is priced as it is live, and a service that left the source loses its series."""
+    root = tmp_path / "src"
+    shutil.copytree(REPO / "examples" / "quickstart", root)
+    spec_file = root / "myapp.yaml"
+    spec_file.write_text(
+        spec_file.read_text()
+        .replace("desiredCount: 2", "desiredCount: 1")
+        .split("  autoScaling:")[0]
+    )
+    result = load_tree(DirectoryTree(root))
+    assert result.errors == []
+    async with AwsClients(AwsSettings(REGION, emulated.endpoint_url)) as aws:
+        outcome = await sync_all(result.resources, Context(aws), within=60)
+    assert outcome.ok
+    [status] = [s for s in outcome.statuses.values() if s.kind == "EcsService"]
+    assert status.estimated_monthly_cost == 22.48
+    assert status.cost_description == "$22.48/month"
+    api = status.to_api()
+    assert (api["estimatedMonthlyCost"], api["costDescription"]) == (22.48, "$22.48/month")
+
+    metrics = Metrics()
+    gauge = "ecs_gitops_estimated_monthly_cost_dollars"
+    labels = {"cluster": "prod-cluster", "name": "myapp"}
+    metrics.set_resources(outcome.statuses.values())
+    assert metrics.registry.get_sample_value(gauge, labels) == 22.48
+    body = metrics.render("")[0].decode()
+    assert f'{gauge}{{cluster="prod-cluster",name="myapp"}} 22.48' in body
+
+    page = render_page({"resources": [s.to_api() for s in outcome.statuses.values()]})
+    assert "$22.48/mo" in page
+    assert "$22.48/month (estimate)" in page
+
+    # an error status knows nothing of the cost: the last figure stays
+    failed = ResourceStatus(kind="EcsService", name="myapp", cluster="prod-cluster")
+    metrics.set_resources([failed])
+    assert metrics.registry.get_sample_value(gauge, labels) == 22.48
+    # the live count (autoscaling's, say) is what is priced: 3 tasks
+    boto3.client("ecs", endpoint_url=emulated.endpoint_url, region_name=REGION).update_service(
+        cluster="prod-cluster", service="myapp", desiredCount=3
+    )
+    svc = next(r for r in result.resources if isinstance(r, EcsService))
+    async with AwsClients(AwsSettings(REGION, emulated.endpoint_url)) as aws:
+        drifted = (await reconcile_once(svc, Context(aws, dry_run=True))).status
+    assert drifted.estimated_monthly_cost == 67.45  # 3 * 22.484 = 67.452
+    metrics.set_resources([drifted])
+    assert metrics.registry.get_sample_value(gauge, labels) == 67.45
+    # not estimated (EC2 launch type): no series; gone from the source: no series
+    ec2 = status.model_copy(
+        update={"estimated_monthly_cost": None, "cost_description": "not estimated (EC2)"}
+    )
+    metrics.set_resources([ec2])
+    assert metrics.registry.get_sample_value(gauge, labels) is None
+    metrics.set_resources([drifted])
+    metrics.set_resources([])
+    assert metrics.registry.get_sample_value(gauge, labels) is None

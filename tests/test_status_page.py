@@ -1,12 +1,14 @@
 """The status page: rendered HTML checked by a parser, and by headless Chromium.
 
-The unit tests render snapshots directly (escaping, every field, no script); the browser
-test opens the page of a running controller mid-canary in Debian's chromium, checks the
-DOM Chromium built, and saves a screenshot under the test's tmp dir.
+The unit tests render snapshots directly (escaping, every field, no script; and the
+`ecs-gitops status` table); the browser test opens the page of a running controller
+mid-canary in Debian's chromium, checks the DOM Chromium built, and saves a screenshot
+under the test's tmp dir.
 """
 
 from __future__ import annotations
 
+import io
 import shutil
 import subprocess
 import sys
@@ -18,7 +20,9 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from rich.console import Console
 
+from controller.cli.status import render as render_table
 from controller.observability.page import render_page
 from tests.conftest import REPO, free_port
 from tests.test_controller import REGION, Running, commit, git, set_image
@@ -89,6 +93,8 @@ def snapshot() -> dict[str, Any]:
         "lastAttemptedRevision": "b" * 40,
         "taskDefinition": "arn:aws:ecs:ap-northeast-2:1:task-definition/myapp:3",
         "counts": {"desired": 2, "running": 3, "pending": 1},
+        "estimatedMonthlyCost": 44.97,
+        "costDescription": "$44.97/month (2..10 tasks: $44.97..$224.84)",
         "rollout": {
             "strategy": "canary",
             "phase": "Paused",
@@ -182,6 +188,9 @@ def test_page_renders_every_field() -> None:
         "1 problem(s) in the source",
         "preSync migrate Failed",
         "exit migrate=3",
+        "$44.97/mo",  # the overview's cost column
+        "$44.97/month (2..10 tasks: $44.97..$224.84) (estimate)",  # the panel
+        "$44.97 per month (est.)",  # the total card
     ):
         assert expected in text, expected
     assert len(set(page.ids)) == len(page.ids) == 2  # one panel per resource
@@ -203,6 +212,17 @@ def test_page_without_resources_or_source() -> None:
     page = parse(render_page({"source": {"error": "source x: does not exist"}, "resources": []}))
     assert "No resources loaded yet." in page.all_text
     assert "Source error: source x: does not exist" in page.all_text
+
+
+def test_cli_status_table_has_the_cost_column() -> None:
+    out = io.StringIO()
+    render_table(snapshot(), Console(file=out, width=240, color_system=None))
+    header, *rows = [
+        line for line in out.getvalue().splitlines() if "COST/MO" in line or "myapp" in line
+    ]
+    assert "COST/MO" in header
+    [myapp] = rows
+    assert "$44.97" in myapp
 
 
 # -- in a browser ----------------------------------------------------------------------

@@ -99,6 +99,13 @@ class ResourceStatus(StatusModel):
     """Finished rollouts, newest first (at most 10)."""
     hooks: list[HookStatus] | None = None
     """A service's hook runs for its current revision (None when it has no hooks)."""
+    estimated_monthly_cost: float | None = None
+    """EcsService: its monthly Fargate cost in USD at the live task count (the spec's
+    desiredCount before the service exists), from approximate list prices; None when not
+    estimated (not Fargate, no task size) or not known in this status."""
+    cost_description: str | None = None
+    """The estimate for people ("$44.97/month (2..10 tasks: $44.97..$224.84)") or why
+    there is none; None when this status did not look (an error before the service)."""
 
     @property
     def ready(self) -> bool:

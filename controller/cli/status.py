@@ -37,11 +37,13 @@ def render(data: dict[str, Any], console: Console) -> None:
     if source.get("pruneBlocked"):
         console.print(f"prune: {source['pruneBlocked']}", markup=False, style="yellow")
     table = Table(box=None, pad_edge=False)
-    for column in ("KIND", "CLUSTER", "NAME", "SYNC", "HEALTH", "REVISION", "ROLLOUT", "MESSAGE"):
+    columns = ("KIND", "CLUSTER", "NAME", "SYNC", "HEALTH", "REVISION", "ROLLOUT", "COST/MO")
+    for column in (*columns, "MESSAGE"):
         table.add_column(column, overflow="fold")
     for entry in data.get("resources", []):
         rollout = entry.get("rollout") or {}
         phase = " ".join(str(p) for p in (rollout.get("strategy"), rollout.get("phase")) if p)
+        dollars = entry.get("estimatedMonthlyCost")
         table.add_row(
             entry.get("kind", ""),
             entry.get("cluster", ""),
@@ -50,6 +52,7 @@ def render(data: dict[str, Any], console: Console) -> None:
             _colour(entry.get("healthStatus")),
             (entry.get("lastAppliedRevision") or "")[:12],
             phase,
+            f"${dollars:,.2f}" if isinstance(dollars, int | float) else "",
             entry.get("lastError") or entry.get("message") or "",
         )
     console.print(table)

@@ -225,7 +225,8 @@ class Metrics:
         )
         self.estimated_monthly_cost = Gauge(
             f"{PREFIX}estimated_monthly_cost_dollars",
-            "Estimated monthly cost of a service (no series until cost estimation exists).",
+            "Estimated monthly Fargate cost of a service at its live task count, in USD "
+            "(approximate list prices); no series for services that are not estimated.",
             ["cluster", "name"],
             registry=r,
         )
@@ -237,6 +238,7 @@ class Metrics:
             registry=r,
         )
         self._resources: set[tuple[str, str, str]] = set()
+        self._costs: set[tuple[str, str]] = set()
         self._source: str | None = None
         self._unsynced: dict[str, str] = {}  # resource -> revision it is not yet ready on
         self._lead_time_seen: dict[str, str] = {}  # resource -> revision already observed
@@ -328,17 +330,32 @@ class Metrics:
         self.workqueue_retries_total.inc()
 
     def set_resources(self, statuses: Iterable[ResourceStatus]) -> None:
-        """resource_info for exactly these resources: stale label sets are removed."""
+        """resource_info and estimated_monthly_cost_dollars for exactly these resources:
+        stale label sets are removed. A service whose status did not look at its cost
+        (an error status: cost_description None) keeps its last figure; one that is not
+        estimated (EC2, no task size) has no series."""
         current: set[tuple[str, str, str]] = set()
+        costs: set[tuple[str, str]] = set()
         for status in statuses:
             key = (_bounded(status.kind, KINDS), status.cluster, status.name)
             current.add(key)
             self.resource_info.labels(*key).info(
                 {"sync_status": status.sync_status, "health_status": status.health_status}
             )
+            if status.kind != "EcsService":
+                continue
+            where = (status.cluster, status.name)
+            if status.estimated_monthly_cost is not None:
+                self.estimated_monthly_cost.labels(*where).set(status.estimated_monthly_cost)
+                costs.add(where)
+            elif status.cost_description is None and where in self._costs:
+                costs.add(where)
         for key in self._resources - current:
             self.resource_info.remove(*key)
+        for where in self._costs - costs:
+            self.estimated_monthly_cost.remove(*where)
         self._resources = current
+        self._costs = costs
 
     def sync_progress(
         self,

@@ -1,8 +1,8 @@
 """The status page: one server-rendered HTML document, readable without JavaScript.
 
 It is built from the same snapshot as /api/v1/status: an overview table (one row per
-resource) that links to a panel per resource with its revisions, rollout, conditions,
-errors, stopped reasons and rollout history. It refreshes itself (a meta refresh), carries
+resource, with each service's estimated monthly cost) that links to a panel per resource
+with its revisions, rollout, conditions, errors, stopped reasons and rollout history. It refreshes itself (a meta refresh), carries
 its own stylesheet (no build step, no script), reflows to one column on narrow screens, and
 escapes every value that came from a user or from AWS; class names come from closed sets.
 """
@@ -202,6 +202,16 @@ def _revisions(entry: dict[str, Any], desired: Any) -> tuple[str, str]:
     return live_html, want_html
 
 
+def _cost(entry: dict[str, Any]) -> str:
+    """A service's monthly cost estimate: the figure, the full description in its tooltip."""
+    dollars = entry.get("estimatedMonthlyCost")
+    text = entry.get("costDescription")
+    if not isinstance(dollars, int | float):
+        tip = f' title="{_e(text)}"' if text else ""
+        return f'<span class="sub"{tip}>—</span>'
+    return f'<span title="{_e(text or "")}">${dollars:,.2f}/mo</span>'
+
+
 def _overview_row(entry: dict[str, Any], index: int, desired: Any) -> str:
     where = " · ".join(
         _e(x) for x in (entry.get("kind"), entry.get("cluster"), entry.get("region")) if x
@@ -218,6 +228,7 @@ def _overview_row(entry: dict[str, Any], index: int, desired: Any) -> str:
         f'<td>{live}</td><td class="wide">{want}</td>'
         f'<td class="mid">{_rollout_line(entry.get("rollout"))}</td>'
         f'<td class="wide">{_counts(counts, "new set: " if rollout.get("newCounts") else "")}</td>'
+        f'<td class="mid">{_cost(entry)}</td>'
         "</tr>"
     )
 
@@ -311,6 +322,8 @@ def _panel(entry: dict[str, Any], index: int, desired: Any, now: datetime) -> st
         rows.append(("Task definition", f"<code>{_e(task_def)}</code>"))
     if entry.get("counts"):
         rows.append(("Tasks", _counts(entry["counts"])))
+    if entry.get("costDescription"):
+        rows.append(("Monthly cost", f"{_e(entry['costDescription'])} (estimate)"))
     if entry.get("message"):
         rows.append(("Message", _e(entry["message"])))
     body = "".join(f"<dt>{k}</dt><dd>{v}</dd>" for k, v in rows)
@@ -343,10 +356,15 @@ def _cards(resources: list[dict[str, Any]]) -> str:
         (count("healthStatus", "Progressing"), "progressing", "info"),
         (count("healthStatus", "Degraded"), "degraded", "bad"),
     ]
-    return "".join(
+    html_cards = "".join(
         f'<div class="card {tone if n else ""}"><b>{n}</b><span>{label}</span></div>'
         for n, label, tone in cards
     )
+    costs = [r["estimatedMonthlyCost"] for r in resources if r.get("estimatedMonthlyCost")]
+    if costs:
+        total = sum(float(c) for c in costs)
+        html_cards += f'<div class="card"><b>${total:,.2f}</b><span>per month (est.)</span></div>'
+    return html_cards
 
 
 def render_page(snapshot: dict[str, Any], now: datetime | None = None) -> str:
@@ -362,7 +380,7 @@ def render_page(snapshot: dict[str, Any], now: datetime | None = None) -> str:
         alerts += f'<div class="alert warn">{_e(source["pruneBlocked"])}</div>'
     rows = "".join(_overview_row(r, i, revision) for i, r in enumerate(resources))
     if not rows:
-        rows = '<tr><td colspan="7" class="sub">No resources loaded yet.</td></tr>'
+        rows = '<tr><td colspan="8" class="sub">No resources loaded yet.</td></tr>'
     panels = "".join(_panel(r, i, revision, now) for i, r in enumerate(resources))
     diagnostics = source.get("diagnostics") or []
     diag_html = ""
@@ -388,7 +406,8 @@ def render_page(snapshot: dict[str, Any], now: datetime | None = None) -> str:
 <section class="cards" aria-label="summary">{_cards(resources)}</section>
 <h2>Resources</h2>
 <div class="scroll"><table><thead><tr><th>Resource</th><th>Sync</th><th>Health</th>
-<th>Live</th><th class="wide">Desired</th><th class="mid">Rollout</th><th class="wide">Tasks</th></tr></thead>
+<th>Live</th><th class="wide">Desired</th><th class="mid">Rollout</th><th class="wide">Tasks</th>
+<th class="mid" title="estimated monthly Fargate cost (approximate list prices)">Cost</th></tr></thead>
 <tbody>{rows}</tbody></table></div>
 <h2>Details</h2><div class="panels">{panels}</div></main>
 <footer>Refreshes every {REFRESH_SECONDS} s · rendered {_e(now.strftime("%Y-%m-%d %H:%M:%S UTC"))} ·

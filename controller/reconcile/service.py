@@ -32,7 +32,7 @@ from controller.reconcile.retention import enforce_retention
 from controller.reconcile.rollout import driver
 from controller.reconcile.rollout.base import RolloutInput, Step
 from controller.reconcile.secrets import desired_task_set
-from controller.reconcile.status import conditions_for
+from controller.reconcile.status import conditions_for, set_cost
 
 log = structlog.get_logger(__name__)
 
@@ -143,6 +143,7 @@ async def reconcile_service(svc: EcsService, ctx: Context) -> Result:
         region=region,
         last_attempted_revision=ctx.revision,
     )
+    set_cost(status, spec)
     structlog.contextvars.bind_contextvars(resource=f"EcsService/{cluster}/{name}")
     if spec.sync_policy.suspend:
         status.health_status = "Suspended"
@@ -169,6 +170,7 @@ async def reconcile_service(svc: EcsService, ctx: Context) -> Result:
     status.counts = TaskCounts(
         desired=live.desired_count, running=live.running_count, pending=live.pending_count
     )
+    set_cost(status, spec, live.desired_count)  # the count autoscaling moved, if it did
     if live.status == "DRAINING":
         status.sync_status, status.health_status = "OutOfSync", "Progressing"
         status.message = "the service is draining"

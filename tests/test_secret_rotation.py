@@ -17,8 +17,10 @@ from controller.api.status import ResourceStatus
 from controller.aws.client import AwsClients, AwsSettings
 from controller.loader import load_tree
 from controller.reconcile.context import Context
-from controller.reconcile.driver import SyncOutcome, sync_all
+from controller.reconcile.driver import SyncOutcome, reconcile_once, sync_all
 from controller.reconcile.normalize import canonical_task_set_fields, spec_hash
+from controller.reconcile.rollout.state import ROLLOUT_TAG, ROTATED_TAG, encode_rotated
+from controller.reconcile.rollout.state import rotation_reason as tag_reason
 from controller.reconcile.secrets import (
     SECRETS_TAG,
     parse_value_from,
@@ -224,3 +226,46 @@ def test_rotation_reason_names_the_secret_never_the_value() -> None:
     assert rotation_reason(tags, old, REGION) is None
     assert rotation_reason({}, {arn: "v2"}, REGION) is None
     assert parse_value_from(arn, REGION).name == "myapp/db"
+
+
+def test_the_reason_lives_in_a_service_tag_of_its_rollout() -> None:
+    names = ["/myapp/api-token", "myapp/db"]
+    tags = {ROTATED_TAG: encode_rotated("ecs-gitops:abc", names)}
+    assert tags[ROTATED_TAG] == "ecs-gitops:abc//myapp/api-token myapp/db"
+    assert tag_reason(tags, "ecs-gitops:abc") == "secret rotated: /myapp/api-token, myapp/db"
+    assert tag_reason(tags, "ecs-gitops:def") == ""  # another rollout's: stale
+    assert tag_reason({}, "ecs-gitops:abc") == ""
+    many = encode_rotated("ecs-gitops:abc", [f"team/secret-{i:03d}" for i in range(40)])
+    assert len(many) <= 256
+    assert many.startswith("ecs-gitops:abc/team/secret-000 team/secret-001 ")
+    assert not many.endswith(" ")  # whole names only
+
+
+async def test_the_reason_survives_a_crash_right_after_the_task_set_was_created(
+    emulated: Any, tmp_path: Path
+) -> None:
+    endpoint = emulated.endpoint_url
+    arn = make_secrets(endpoint)
+    root = quickstart(tmp_path, arn)
+    await sync(endpoint, root)
+    client(endpoint, "secretsmanager").put_secret_value(SecretId=arn, SecretString="two")
+    svc = service_of(root)
+    ecs = client(endpoint, "ecs")
+    async with AwsClients(AwsSettings(REGION, endpoint)) as aws:
+        ctx = Context(aws, preflight="warn")
+        for _ in range(5):
+            created = (await reconcile_once(svc, ctx)).status
+            if created.rollout is not None and created.rollout.phase == "Creating":
+                break
+        assert created.rollout is not None
+        assert created.rollout.phase == "Creating"
+        # the controller died between CreateTaskSet and tagging the service
+        service_arn = ecs.describe_services(cluster="prod-cluster", services=["myapp"])["services"][
+            0
+        ]["serviceArn"]
+        ecs.untag_resource(resourceArn=service_arn, tagKeys=[ROLLOUT_TAG, ROTATED_TAG])
+        resumed = (await reconcile_once(svc, ctx)).status
+        assert resumed.rollout is not None
+        nxt = (await reconcile_once(svc, ctx)).status
+        assert nxt.rollout is not None
+        assert nxt.rollout.reason == "secret rotated: myapp/db"

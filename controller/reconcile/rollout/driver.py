@@ -110,7 +110,11 @@ async def step(r: RolloutInput) -> Step | None:
             return Step(status, message="a rollout is in progress", requeue_after=None)
         started = new.created_at or now
         state = RolloutState(r.want.external_id, 0, now, started)
-        await r.ecs.tag(r.live.service_arn, {ROLLOUT_TAG: state.encode()})
+        progress = {ROLLOUT_TAG: state.encode()}
+        rotated = await _rotated(r)  # lost with the tags if the creating call died
+        if rotated:
+            progress[ROTATED_TAG] = encode_rotated(r.want.external_id, rotated)
+        await r.ecs.tag(r.live.service_arn, progress)
         return Step(status, requeue_after=0, changed=True)
     status.started_at = state.started
     verdict = await judge(

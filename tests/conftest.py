@@ -1,4 +1,5 @@
-"""Shared fixtures: running the real `ecs-gitops` entry point, and file trees in tmp_path."""
+"""Shared fixtures: the real `ecs-gitops` entry point (a command, or `run` as a controller
+process), file trees in tmp_path, plain moto and the emulated AWS."""
 
 from __future__ import annotations
 
@@ -9,11 +10,15 @@ import time
 import urllib.request
 from collections.abc import Callable, Iterator
 from pathlib import Path
-from typing import Any
+from typing import IO, TYPE_CHECKING, Any
 
 import pytest
 
+if TYPE_CHECKING:
+    from tests.controller_process import Running
+
 REPO = Path(__file__).resolve().parent.parent
+REGION = "ap-northeast-2"  # of every AWS the tests talk to: moto and the emulated AWS
 
 
 def run_cli(
@@ -36,16 +41,21 @@ def write_tree(tmp_path: Path) -> Callable[[dict[str, str | bytes]], Path]:
 
     def write(files: dict[str, str | bytes]) -> Path:
         root = tmp_path / "src"
-        for rel, content in files.items():
-            target = root / rel
-            target.parent.mkdir(parents=True, exist_ok=True)
-            if isinstance(content, bytes):
-                target.write_bytes(content)
-            else:
-                target.write_text(content)
+        write_files(root, files)
         return root
 
     return write
+
+
+def write_files(root: Path, files: dict[str, str | bytes]) -> None:
+    """Write {relative path: content} under root, making directories as needed."""
+    for rel, content in files.items():
+        target = root / rel
+        target.parent.mkdir(parents=True, exist_ok=True)
+        if isinstance(content, bytes):
+            target.write_bytes(content)
+        else:
+            target.write_text(content)
 
 
 def free_port() -> int:
@@ -118,3 +128,26 @@ def emulated(emulated_server: Any) -> Any:
     """The emulated AWS, reset to its empty state (network pre-created) for this test."""
     emulated_server.reset()
     return emulated_server
+
+
+@pytest.fixture
+def run_controller(tmp_path: Path) -> Iterator[Callable[..., Running]]:
+    """run_controller(endpoint, source, *extra): `ecs-gitops run` polling its source every
+    second, returned once its status API answers; each one is stopped when the test ends."""
+    from tests.controller_process import launch, stop
+
+    procs: list[subprocess.Popen[str]] = []
+    handles: list[IO[str]] = []
+
+    def start(endpoint: str, source: str | Path, *extra: str) -> Running:
+        handles.append((tmp_path / f"controller-{len(handles)}.log").open("w"))
+        running = launch(endpoint, source, handles[-1], "--poll-interval", "1", *extra)
+        procs.append(running.proc)
+        running.wait("the status API", lambda: running.status() is not None, timeout=20)
+        return running
+
+    yield start
+    for proc in procs:
+        stop(proc, timeout=25)
+    for handle in handles:
+        handle.close()

@@ -15,8 +15,6 @@ history rewritten under it; a repository it cannot read. Loopback only, bounded 
 from __future__ import annotations
 
 import os
-import shutil
-import signal
 import subprocess
 import sys
 import time
@@ -24,9 +22,8 @@ import urllib.request
 import zlib
 from collections.abc import Callable, Iterator
 from pathlib import Path
-from typing import IO, Any
+from typing import Any
 
-import boto3
 import pytest
 import structlog
 
@@ -34,11 +31,10 @@ from bench.awsproxy import AwsProxy, Faults, ProxyThread
 from controller.aws.client import AwsClients, AwsSettings
 from controller.reconcile.context import Context
 from controller.reconcile.driver import sync_all
-from tests.conftest import REPO, free_port
-from tests.test_controller import Running, commit, git, set_image
-from tests.test_engine import load, make_network, quickstart, revisions, task_sets
-
-REGION = "ap-northeast-2"
+from tests.conftest import REGION, free_port
+from tests.controller_process import Running, commit, git, quickstart_repo, set_image
+from tests.emulated_ecs import ecs, load
+from tests.test_engine import make_network, quickstart, revisions, task_sets
 
 
 def on_network(root: Path, subnet: str, group: str) -> None:
@@ -151,48 +147,6 @@ def moto(monkeypatch: pytest.MonkeyPatch) -> Iterator[Moto]:
     server.kill()
 
 
-@pytest.fixture
-def run_controller(tmp_path: Path) -> Iterator[Callable[..., Running]]:
-    procs: list[subprocess.Popen[str]] = []
-    handles: list[IO[str]] = []
-
-    def start(source: str, endpoint: str, *extra: str) -> Running:
-        port = free_port()
-        log = tmp_path / f"controller-{port}.log"
-        handles.append(log.open("w"))
-        proc = subprocess.Popen(
-            [
-                sys.executable, "-m", "controller", "run", "--source", source,
-                "--endpoint-url", endpoint, "--region", REGION,
-                "--http-addr", f"127.0.0.1:{port}", "--resync-interval", "2",
-                "--poll-interval", "1", "--log-format", "json", *extra,
-            ],
-            stdout=subprocess.DEVNULL,
-            stderr=handles[-1],
-            text=True,
-        )  # fmt: skip
-        procs.append(proc)
-        running = Running(proc, f"http://127.0.0.1:{port}", log)
-        running.wait("the status API", lambda: running.status() is not None, timeout=20)
-        return running
-
-    yield start
-    for proc in procs:
-        if proc.poll() is None:
-            proc.send_signal(signal.SIGTERM)
-            try:
-                proc.wait(timeout=25)
-            except subprocess.TimeoutExpired:
-                proc.kill()
-                proc.wait()
-    for handle in handles:
-        handle.close()
-
-
-def ecs(endpoint: str) -> Any:
-    return boto3.client("ecs", endpoint_url=endpoint, region_name=REGION)
-
-
 def live_sets(endpoint: str, name: str = "myapp") -> list[dict[str, Any]]:
     try:
         services = ecs(endpoint).describe_services(cluster="prod-cluster", services=[name])
@@ -223,7 +177,7 @@ def test_moto_restarted_mid_rollout(
     root = quickstart(tmp_path, "v1")
     on_network(root, subnet, group)
     with ProxyThread(AwsProxy(moto.url)) as proxy:
-        running = run_controller(str(root), proxy.url)
+        running = run_controller(proxy.url, root)
         running.wait(
             "a task set not yet PRIMARY (mid-rollout)",
             lambda: any(s["status"] != "PRIMARY" for s in live_sets(moto.url)),
@@ -255,18 +209,7 @@ def test_moto_restarted_mid_rollout(
 
 def clone_setup(tmp_path: Path) -> tuple[Path, Path]:
     """A bare origin (what the controller watches) and a working clone that pushes to it."""
-    work = tmp_path / "work"
-    (work / "deploy").mkdir(parents=True)
-    for name in ("cluster.yaml", "myapp.yaml", "task-definition.json"):
-        shutil.copy(REPO / "examples" / "quickstart" / name, work / "deploy" / name)
-    (work / "deploy" / "worker.yaml").write_text(
-        (REPO / "tests" / "test_controller.py")
-        .read_text()
-        .split('WORKER = """\\\n')[1]
-        .split('"""')[0]
-    )
-    git(work, "init", "-q", "-b", "main")
-    commit(work, "v1")
+    work = quickstart_repo(tmp_path / "work", message="v1")
     origin = tmp_path / "origin.git"
     subprocess.run(  # --no-local: own object files, not hard links into the work clone
         ["git", "clone", "-q", "--bare", "--no-local", str(work), str(origin)], check=True
@@ -285,7 +228,7 @@ def test_force_push_to_an_older_commit_deploys_that_commit(
 ) -> None:
     work, origin = clone_setup(tmp_path)
     first = git(work, "rev-parse", "HEAD")
-    running = run_controller(f"git+file://{origin}#ref=main&path=deploy/", emulated.endpoint_url)
+    running = run_controller(emulated.endpoint_url, f"git+file://{origin}#ref=main&path=deploy/")
     running.wait("v1", lambda: primary(emulated.endpoint_url, "myapp") == "myapp:1", 60)
     set_image(work, "v2")
     second = commit(work, "v2")
@@ -321,7 +264,7 @@ def test_a_corrupt_object_is_an_error_and_deletes_nothing(
     emulated: Any, tmp_path: Path, run_controller: Callable[..., Running]
 ) -> None:
     work, origin = clone_setup(tmp_path)
-    running = run_controller(f"git+file://{origin}#ref=main&path=deploy/", emulated.endpoint_url)
+    running = run_controller(emulated.endpoint_url, f"git+file://{origin}#ref=main&path=deploy/")
     running.wait(
         "worker and myapp deployed",
         lambda: (

@@ -3,170 +3,32 @@ the emulated AWS over HTTP. Each test commits, then watches ECS and the status A
 
 from __future__ import annotations
 
-import json
-import os
+import functools
 import shutil
 import signal
-import subprocess
-import sys
 import time
-import urllib.request
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 import boto3
 import pytest
 
-from tests.conftest import REPO, free_port
-
-REGION = "ap-northeast-2"
-
-WORKER = """\
-apiVersion: ecs-gitops.dev/v1alpha1
-kind: EcsService
-metadata: {name: worker}
-spec:
-  cluster: prod-cluster
-  desiredCount: 1
-  launchType: FARGATE
-  networkConfiguration:
-    awsvpcConfiguration: {subnets: [subnet-aaa], securityGroups: [sg-xxx]}
-  syncPolicy: {prune: true}
-  taskDefinition:
-    family: worker
-    networkMode: awsvpc
-    requiresCompatibilities: [FARGATE]
-    cpu: "256"
-    memory: "512"
-    containerDefinitions:
-      - {name: worker, image: "public.ecr.aws/docker/library/busybox:1.36"}
-"""
-
-
-def git(repo: Path, *args: str) -> str:
-    env = {
-        **os.environ,
-        "GIT_AUTHOR_NAME": "t",
-        "GIT_AUTHOR_EMAIL": "t@example.com",
-        "GIT_COMMITTER_NAME": "t",
-        "GIT_COMMITTER_EMAIL": "t@example.com",
-    }
-    out = subprocess.run(
-        ["git", "-C", str(repo), *args], check=True, capture_output=True, text=True, env=env
-    )
-    return out.stdout.strip()
-
-
-def commit(repo: Path, message: str) -> str:
-    git(repo, "add", "-A")
-    git(repo, "commit", "-q", "--allow-empty", "-m", message)
-    return git(repo, "rev-parse", "HEAD")
-
-
-def set_image(repo: Path, tag: str) -> None:
-    path = repo / "deploy" / "task-definition.json"
-    td = json.loads(path.read_text())
-    td["containerDefinitions"][0]["image"] = (
-        f"123456789012.dkr.ecr.ap-northeast-2.amazonaws.com/myapp:{tag}"
-    )
-    path.write_text(json.dumps(td, indent=2))
+from tests.conftest import REGION
+from tests.controller_process import Running, commit, git, quickstart_repo, set_image
 
 
 @pytest.fixture
 def repo(tmp_path: Path) -> Path:
-    root = tmp_path / "repo"
-    (root / "deploy").mkdir(parents=True)
-    for name in ("cluster.yaml", "myapp.yaml", "task-definition.json"):
-        shutil.copy(REPO / "examples" / "quickstart" / name, root / "deploy" / name)
-    (root / "deploy" / "worker.yaml").write_text(WORKER)
-    git(root, "init", "-q", "-b", "main")
-    commit(root, "initial")
-    return root
-
-
-class Running:
-    def __init__(self, proc: subprocess.Popen[str], url: str, log: Path) -> None:
-        self.proc, self.url, self.log = proc, url, log
-
-    def status(self) -> dict[str, Any]:
-        with urllib.request.urlopen(f"{self.url}/api/v1/status", timeout=5) as response:
-            data: dict[str, Any] = json.loads(response.read())
-            return data
-
-    def resource(self, name: str) -> dict[str, Any] | None:
-        return next((r for r in self.status()["resources"] if r["name"] == name), None)
-
-    def wait(self, what: str, check: Callable[[], bool], timeout: float = 45.0) -> None:
-        deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline:
-            if self.proc.poll() is not None:
-                raise AssertionError(f"controller exited: {self.log.read_text()[-3000:]}")
-            try:
-                if check():
-                    return
-            except (OSError, ValueError, KeyError, TypeError):
-                pass
-            time.sleep(0.2)
-        raise AssertionError(f"timed out waiting for {what}; status: {self.status()}")
-
-
-def launch(endpoint: str, source: Path, log: Any, *extra: str) -> Running:
-    """`ecs-gitops run` on source against endpoint, JSON logs to log; not waited for."""
-    port = free_port()
-    proc = subprocess.Popen(
-        [
-            sys.executable,
-            "-m",
-            "controller",
-            "run",
-            "--source",
-            str(source),
-            "--endpoint-url",
-            endpoint,
-            "--region",
-            REGION,
-            "--http-addr",
-            f"127.0.0.1:{port}",
-            "--resync-interval",
-            "2",
-            "--log-format",
-            "json",
-            *extra,
-        ],
-        stdout=subprocess.DEVNULL,
-        stderr=log,
-        text=True,
-    )
-    return Running(proc, f"http://127.0.0.1:{port}", Path(log.name))
+    return quickstart_repo(tmp_path / "repo")
 
 
 @pytest.fixture
-def controller(emulated: Any, repo: Path, tmp_path: Path) -> Iterator[Callable[..., Running]]:
-    procs: list[subprocess.Popen[str]] = []
-    handles: list[Any] = []
-
-    def start(*extra: str) -> Running:
-        handle = (tmp_path / f"controller-{len(handles)}.log").open("w")
-        handles.append(handle)
-        running = launch(
-            emulated.endpoint_url, repo / "deploy", handle, "--poll-interval", "1", *extra
-        )
-        procs.append(running.proc)
-        running.wait("the status API", lambda: running.status() is not None, timeout=20)
-        return running
-
-    yield start
-    for proc in procs:
-        if proc.poll() is None:
-            proc.send_signal(signal.SIGTERM)
-            try:
-                proc.wait(timeout=25)
-            except subprocess.TimeoutExpired:
-                proc.kill()
-                proc.wait()
-    for handle in handles:
-        handle.close()
+def controller(
+    emulated: Any, repo: Path, run_controller: Callable[..., Running]
+) -> Callable[..., Running]:
+    """controller(*extra): `ecs-gitops run` on the repository's deploy/ directory."""
+    return functools.partial(run_controller, emulated.endpoint_url, repo / "deploy")
 
 
 def ecs(endpoint: str) -> Any:

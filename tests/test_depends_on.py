@@ -8,7 +8,6 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-import boto3
 import pytest
 
 from controller.api import ResourceKey
@@ -20,10 +19,10 @@ from controller.reconcile.context import Context
 from controller.reconcile.depends import blocked_by, blocked_status, dependents_of
 from controller.reconcile.driver import sync_all
 from controller.sources.directory import DirectoryTree
+from tests.conftest import REGION
+from tests.emulated_ecs import ECR, ecs
 
 WriteTree = Callable[[dict[str, str | bytes]], Path]
-REGION = "ap-northeast-2"
-ECR = "123456789012.dkr.ecr.ap-northeast-2.amazonaws.com"
 
 SERVICE = """\
 apiVersion: ecs-gitops.dev/v1alpha1
@@ -207,10 +206,6 @@ def test_blocked_by_until_synced_and_healthy(write_tree: WriteTree) -> None:
 
 
 # --- sync orders services -------------------------------------------------------------
-
-
-def ecs(endpoint: str) -> Any:
-    return boto3.client("ecs", endpoint_url=endpoint, region_name=REGION)
 
 
 async def test_sync_orders_two_services(emulated: Any, write_tree: WriteTree) -> None:

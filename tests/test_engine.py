@@ -15,16 +15,13 @@ from typing import Any
 import boto3
 import pytest
 
-from controller.api import EcsService, Resource
+from controller.api import EcsService
 from controller.aws.client import AwsClients, AwsSettings
-from controller.loader import load_tree
 from controller.reconcile.context import Context
 from controller.reconcile.driver import SyncOutcome, sync_all
 from controller.reconcile.plan import plan_resource
-from controller.sources.directory import DirectoryTree
-from tests.conftest import REPO
-
-REGION = "ap-northeast-2"
+from tests.conftest import REGION, REPO
+from tests.emulated_ecs import ecs, load, sync_with
 
 
 def quickstart(tmp_path: Path, image: str = "v1") -> Path:
@@ -40,16 +37,8 @@ def quickstart(tmp_path: Path, image: str = "v1") -> Path:
     return root
 
 
-def load(root: Path) -> list[Resource]:
-    result = load_tree(DirectoryTree(root))
-    assert result.errors == []
-    return result.resources
-
-
 async def sync(endpoint: str, root: Path, within: float = 30.0) -> tuple[SyncOutcome, AwsClients]:
-    async with AwsClients(AwsSettings(REGION, endpoint)) as aws:
-        outcome = await sync_all(load(root), Context(aws), within=within)
-    return outcome, aws
+    return await sync_with(endpoint, root, within=within)
 
 
 async def diff_text(endpoint: str, root: Path) -> str:
@@ -58,10 +47,6 @@ async def diff_text(endpoint: str, root: Path) -> str:
         texts = [await plan_resource(r, ctx) for r in load(root)]
         assert aws.stats.total(mutating=True) == 0
     return "".join(texts)
-
-
-def ecs(endpoint: str) -> Any:
-    return boto3.client("ecs", endpoint_url=endpoint, region_name=REGION)
 
 
 def service(endpoint: str, name: str = "myapp", cluster: str = "prod-cluster") -> dict[str, Any]:
@@ -244,9 +229,8 @@ async def test_plain_moto_the_seed_task_definition_still_deploys(
 async def test_dry_run_changes_nothing(emulated: Any, tmp_path: Path, dry_run: bool) -> None:
     endpoint = emulated.endpoint_url
     root = quickstart(tmp_path, "v1")
-    async with AwsClients(AwsSettings(REGION, endpoint)) as aws:
-        outcome = await sync_all(load(root), Context(aws, dry_run=dry_run), within=10)
-        assert aws.stats.total(mutating=True) == 0
+    outcome, aws = await sync_with(endpoint, root, within=10, dry_run=dry_run)
+    assert aws.stats.total(mutating=True) == 0
     assert not outcome.ok
     assert ecs(endpoint).describe_clusters(clusters=["prod-cluster"])["clusters"] == []
 

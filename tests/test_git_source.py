@@ -34,7 +34,7 @@ from controller.sources import (
     redact_url,
 )
 from controller.sources.gitcli import remote_auth
-from tests.conftest import free_port
+from tests.conftest import free_port, write_files
 
 EXAMPLE = Path(__file__).resolve().parent.parent / "examples" / "quickstart"
 ENV = {
@@ -56,18 +56,8 @@ def git(cwd: Path, *args: str, env: dict[str, str] | None = None) -> str:
     return done.stdout.strip()
 
 
-def write(root: Path, files: dict[str, str | bytes]) -> None:
-    for rel, content in files.items():
-        target = root / rel
-        target.parent.mkdir(parents=True, exist_ok=True)
-        if isinstance(content, bytes):
-            target.write_bytes(content)
-        else:
-            target.write_text(content)
-
-
 def commit(repo: Path, files: dict[str, str | bytes], message: str = "change", **env: str) -> str:
-    write(repo, files)
+    write_files(repo, files)
     git(repo, "add", "-A")
     git(repo, "commit", "-q", "-m", message, env=env)
     return git(repo, "rev-parse", "HEAD")
@@ -94,7 +84,7 @@ async def local(repo: Path, path: str = "deploy", ref: str | None = None) -> Loc
 
 async def test_reads_the_committed_files_never_the_working_tree(repo: Path) -> None:
     sha = commit(repo, {"deploy/a.yaml": "committed: 1\n"})
-    write(repo, {"deploy/a.yaml": "half-edited: [\n", "deploy/new.yaml": "untracked: 1\n"})
+    write_files(repo, {"deploy/a.yaml": "half-edited: [\n", "deploy/new.yaml": "untracked: 1\n"})
     git(repo, "add", "deploy/new.yaml")  # staged is not committed either
     artifact = await (await local(repo)).fetch()
     assert artifact.revision == sha
@@ -329,7 +319,7 @@ async def test_a_failing_source_is_retried_at_the_poll_interval_not_spun(tmp_pat
 
 async def test_a_directory_outside_git_is_read_by_content_digest(tmp_path: Path) -> None:
     root = tmp_path / "plain"
-    write(root, {"a.yaml": "a: 1\n", "sub/b.json": "{}"})
+    write_files(root, {"a.yaml": "a: 1\n", "sub/b.json": "{}"})
     source = open_source(str(root), cache_dir=tmp_path / "cache", poll_interval=0.2)
     assert isinstance(source, DirectorySource)
     first = await source.fetch()
@@ -338,7 +328,7 @@ async def test_a_directory_outside_git_is_read_by_content_digest(tmp_path: Path)
     assert first.tree.manifest_paths() == ["a.yaml", "sub/b.json"]
     assert (await source.fetch()).revision == first.revision
     assert await source.wait_for_change(0.5) is False
-    write(root, {"a.yaml": "a: 2\n"})
+    write_files(root, {"a.yaml": "a: 2\n"})
     assert await source.wait_for_change(2) is True
     second = await source.fetch()
     assert second.revision != first.revision

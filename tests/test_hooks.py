@@ -9,45 +9,25 @@ import time
 from pathlib import Path
 from typing import Any
 
-import boto3
-
 from controller.api import EcsService, EcsTask
-from controller.api.status import ResourceStatus
 from controller.aws.client import AwsClients, AwsSettings
-from controller.loader import load_tree
 from controller.reconcile import hooks
 from controller.reconcile.context import Context
-from controller.reconcile.driver import SyncOutcome, sync_all
-from controller.sources.directory import DirectoryTree
+from controller.reconcile.driver import SyncOutcome
+from tests.conftest import REGION
+from tests.emulated_ecs import (
+    ECR,
+    describe,
+    ecs,
+    load,
+    service_status,
+    sync_with,
+    task_set_revisions,
+    write_web,
+)
 
-REGION = "ap-northeast-2"
-ECR = "123456789012.dkr.ecr.ap-northeast-2.amazonaws.com"
-
-SOURCE = """\
-apiVersion: ecs-gitops.dev/v1alpha1
-kind: EcsCluster
-metadata: {{name: prod-cluster}}
----
-apiVersion: ecs-gitops.dev/v1alpha1
-kind: EcsService
-metadata: {{name: web}}
-spec:
-  cluster: prod-cluster
-  desiredCount: 2
-  launchType: FARGATE
-  networkConfiguration:
-    awsvpcConfiguration: {{subnets: [subnet-aaa, subnet-bbb], securityGroups: [sg-xxx]}}
-  deployment: {{strategy: blueGreen, blueGreen: {{bakeSeconds: 0}}}}
-  hooks: {hooks}
-  taskDefinition:
-    family: web
-    networkMode: awsvpc
-    requiresCompatibilities: [FARGATE]
-    cpu: "256"
-    memory: "512"
-    executionRoleArn: arn:aws:iam::123456789012:role/ecsTaskExecutionRole
-    containerDefinitions:
-      - {{name: web, image: "{ecr}/web:{web}", portMappings: [{{containerPort: 8080}}]}}
+BLUE_GREEN = "{strategy: blueGreen, blueGreen: {bakeSeconds: 0}}"
+TASKS = """\
 ---
 # no networkConfiguration: a hook runs with its service's network
 apiVersion: ecs-gitops.dev/v1alpha1
@@ -89,54 +69,19 @@ PRE = "{preSync: [migrate]}"
 
 
 def write(root: Path, web: str, migrate: str = "v1", hooks: str = PRE, smoke: str = "v1") -> Path:
-    root.mkdir(parents=True, exist_ok=True)
-    text = SOURCE.format(hooks=hooks, web=web, migrate=migrate, smoke=smoke, ecr=ECR)
-    (root / "web.yaml").write_text(text)
-    return root
+    """web (blue/green) running web:<web> with the given hooks, and the tasks migrate and smoke."""
+    tasks = TASKS.format(migrate=migrate, smoke=smoke, ecr=ECR)
+    return write_web(root, web, BLUE_GREEN, spec=f"  hooks: {hooks}\n", more=tasks)
 
 
-def load(root: Path) -> list[Any]:
-    result = load_tree(DirectoryTree(root))
-    assert result.errors == [], result.errors
-    return result.resources
-
-
-async def sync(
-    endpoint: str, root: Path, *, dry_run: bool = False, within: float = 40
-) -> tuple[SyncOutcome, int]:
+async def sync(endpoint: str, root: Path, *, dry_run: bool = False) -> tuple[SyncOutcome, int]:
     """The outcome, and how many RunTask calls it made."""
-    async with AwsClients(AwsSettings(REGION, endpoint)) as aws:
-        ctx = Context(aws, dry_run=dry_run, revision="rev")
-        outcome = await sync_all(load(root), ctx, within=within)
-        return outcome, aws.stats.calls[("ecs", "RunTask", "success")]
-
-
-def ecs(endpoint: str) -> Any:
-    return boto3.client("ecs", endpoint_url=endpoint, region_name=REGION)
-
-
-def describe(endpoint: str) -> dict[str, Any]:
-    resp = ecs(endpoint).describe_services(
-        cluster="prod-cluster", services=["web"], include=["TAGS"]
-    )
-    service: dict[str, Any] = resp["services"][0]
-    return service
+    outcome, aws = await sync_with(endpoint, root, dry_run=dry_run, revision="rev")
+    return outcome, aws.stats.calls[("ecs", "RunTask", "success")]
 
 
 def tags(endpoint: str) -> dict[str, str]:
     return {t["key"]: t["value"] for t in describe(endpoint).get("tags", [])}
-
-
-def task_sets(endpoint: str) -> list[str]:
-    return sorted(
-        f"{ts['status']}:{ts['taskDefinition'].rsplit('/', 1)[-1]}"
-        for ts in describe(endpoint)["taskSets"]
-        if ts["status"] != "DRAINING"
-    )
-
-
-def web_status(outcome: SyncOutcome) -> ResourceStatus:
-    return next(s for k, s in outcome.statuses.items() if k.kind == "EcsService")
 
 
 def hook_task(endpoint: str, phase: str, name: str) -> dict[str, Any]:
@@ -155,9 +100,9 @@ async def test_a_migration_that_exits_0_lets_the_rollout_proceed(
     endpoint = emulated.endpoint_url
     root = write(tmp_path / "src", web="v1")
     outcome, runs = await sync(endpoint, root)
-    assert outcome.ok, web_status(outcome)
+    assert outcome.ok, service_status(outcome)
     assert runs == 1
-    assert task_sets(endpoint) == ["PRIMARY:web:1"]
+    assert task_set_revisions(endpoint) == ["PRIMARY:web:1"]
     record = hooks.Record.parse(tags(endpoint)["ecs-gitops.dev/hook-pre-migrate"])
     assert record is not None
     assert record.state == "succeeded"
@@ -183,9 +128,9 @@ async def test_a_migration_that_exits_0_lets_the_rollout_proceed(
     # a new revision runs the migration once more, then rolls out
     write(root, web="v2")
     outcome, runs = await sync(endpoint, root)
-    assert outcome.ok, web_status(outcome)
+    assert outcome.ok, service_status(outcome)
     assert runs == 1
-    assert task_sets(endpoint) == ["PRIMARY:web:2"]
+    assert task_set_revisions(endpoint) == ["PRIMARY:web:2"]
     types = [n.type for n in outcome.notices]
     assert types == ["rollout_started", "rollout_succeeded"]
     assert outcome.notices[0].message == "running preSync hook migrate before the new task set"
@@ -198,7 +143,7 @@ async def test_a_migration_that_exits_1_blocks_the_rollout(emulated: Any, tmp_pa
 
     write(root, web="v2", migrate="v2-crashloop")
     outcome, runs = await sync(endpoint, root)
-    status = web_status(outcome)
+    status = service_status(outcome)
     assert not outcome.ok
     assert not outcome.timed_out  # a failed hook is final for this revision: no waiting
     assert runs == 1
@@ -220,7 +165,7 @@ async def test_a_migration_that_exits_1_blocks_the_rollout(emulated: Any, tmp_pa
     assert [n.type for n in outcome.notices] == ["rollout_started", "hook_failed"]
     assert outcome.notices[1].task_arn == hook.task_arn
     # the service stays on the old revision; no new task set, no new revision registered
-    assert task_sets(endpoint) == ["PRIMARY:web:1"]
+    assert task_set_revisions(endpoint) == ["PRIMARY:web:1"]
     families = ecs(endpoint).list_task_definitions(familyPrefix="web", status="ACTIVE")
     assert [a.rsplit("/", 1)[-1] for a in families["taskDefinitionArns"] if "/web:" in a] == [
         "web:1"
@@ -229,14 +174,14 @@ async def test_a_migration_that_exits_1_blocks_the_rollout(emulated: Any, tmp_pa
     # the failure is recorded in ECS: a second sync (a restarted controller) runs nothing
     outcome, runs = await sync(endpoint, root)
     assert runs == 0
-    assert web_status(outcome).health_status == "Degraded"
+    assert service_status(outcome).health_status == "Degraded"
 
     # a fixed migration is a new hook revision: it runs, and the rollout goes ahead
     write(root, web="v2", migrate="v3")
     outcome, runs = await sync(endpoint, root)
-    assert outcome.ok, web_status(outcome)
+    assert outcome.ok, service_status(outcome)
     assert runs == 1
-    assert task_sets(endpoint) == ["PRIMARY:web:2"]
+    assert task_set_revisions(endpoint) == ["PRIMARY:web:2"]
 
 
 async def test_a_killed_controller_does_not_run_a_hook_twice(emulated: Any, tmp_path: Path) -> None:
@@ -294,7 +239,7 @@ async def test_post_sync_runs_after_the_rollout_succeeds(emulated: Any, tmp_path
     both = "{preSync: [migrate], postSync: [smoke]}"
     root = write(tmp_path / "src", web="v1", hooks=both)
     outcome, runs = await sync(endpoint, root)
-    assert outcome.ok, web_status(outcome)
+    assert outcome.ok, service_status(outcome)
     assert runs == 2
     smoke = hook_task(endpoint, "postSync", "smoke")
     primary = describe(endpoint)["taskSets"][0]
@@ -305,9 +250,9 @@ async def test_post_sync_runs_after_the_rollout_succeeds(emulated: Any, tmp_path
     # a failing smoke test leaves the new revision in place, Degraded, and says why
     write(root, web="v2", hooks=both, smoke="v2-crashloop")
     outcome, runs = await sync(endpoint, root)
-    status = web_status(outcome)
+    status = service_status(outcome)
     assert runs == 2
-    assert task_sets(endpoint) == ["PRIMARY:web:2"]
+    assert task_set_revisions(endpoint) == ["PRIMARY:web:2"]
     assert (status.sync_status, status.health_status) == ("Synced", "Degraded")
     assert "postSync hook smoke failed" in status.message
     assert [n.type for n in outcome.notices] == [
@@ -324,5 +269,5 @@ async def test_dry_run_runs_no_hook(emulated: Any, tmp_path: Path) -> None:
     write(root, web="v2")
     outcome, runs = await sync(endpoint, root, dry_run=True)
     assert runs == 0
-    assert web_status(outcome).message == "preSync hook migrate would run"
-    assert task_sets(endpoint) == ["PRIMARY:web:1"]
+    assert service_status(outcome).message == "preSync hook migrate would run"
+    assert task_set_revisions(endpoint) == ["PRIMARY:web:1"]

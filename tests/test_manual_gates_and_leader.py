@@ -13,35 +13,11 @@ from typing import Any
 import boto3
 import pytest
 
-from tests.conftest import run_cli
-from tests.test_controller import Running, commit, git, launch
+from tests.conftest import REGION, run_cli
+from tests.controller_process import Running, commit, git, launch
+from tests.emulated_ecs import nginx_service
 
-REGION = "ap-northeast-2"
-
-SERVICE = """\
-apiVersion: ecs-gitops.dev/v1alpha1
-kind: EcsCluster
-metadata: {{name: gates}}
----
-apiVersion: ecs-gitops.dev/v1alpha1
-kind: EcsService
-metadata: {{name: web}}
-spec:
-  cluster: gates
-  desiredCount: 2
-  launchType: FARGATE
-  networkConfiguration:
-    awsvpcConfiguration: {{subnets: [subnet-aaa], securityGroups: [sg-xxx]}}
-  deployment: {{strategy: canary, canary: {{steps: [{{weight: 50}}]}}}}
-  taskDefinition:
-    family: gates-web
-    networkMode: awsvpc
-    requiresCompatibilities: [FARGATE]
-    cpu: "256"
-    memory: "512"
-    containerDefinitions:
-      - {{name: web, image: "public.ecr.aws/nginx/nginx:{tag}"}}
-"""
+CANARY = "{strategy: canary, canary: {steps: [{weight: 50}]}}"
 
 
 @pytest.fixture
@@ -84,7 +60,7 @@ def repo_with(tmp_path: Path, tag: str) -> Path:
     repo.mkdir(exist_ok=True)
     if not (repo / ".git").exists():
         git(repo, "init", "-q", "-b", "main")
-    (repo / "web.yaml").write_text(SERVICE.format(tag=tag))
+    (repo / "web.yaml").write_text(nginx_service("gates", tag, CANARY))
     commit(repo, tag)
     return repo
 

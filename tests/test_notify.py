@@ -26,7 +26,7 @@ from controller.reconcile.context import Context
 from controller.reconcile.driver import sync_all
 from controller.reconcile.result import RolloutEvent
 from controller.sources.directory import DirectoryTree
-from tests.test_rollout import write
+from tests.emulated_ecs import write_web
 
 SHA = "0123456789abcdef0123456789abcdef01234567"
 SHA2 = "fedcba9876543210fedcba9876543210fedcba98"
@@ -411,11 +411,11 @@ async def test_github_sees_pending_then_success_or_failure(
     emulated: Any, stand: Stand, tmp_path: Path
 ) -> None:
     """The events of a real rollout, fed to the Notifier as the controller does."""
-    root = write(tmp_path / "src", "v1", SERVICE_DEPLOYMENT, count=2)
+    root = write_web(tmp_path / "src", "v1", SERVICE_DEPLOYMENT)
     notifier = Notifier(config(stand), env=secrets_env(stand, tmp_path))
     async with AwsClients(AwsSettings("ap-northeast-2", emulated.endpoint_url)) as aws:
         for tag, revision in (("v2", SHA), ("v3-crashloop", SHA2)):
-            write(root, tag, SERVICE_DEPLOYMENT, count=2)
+            write_web(root, tag, SERVICE_DEPLOYMENT)
             resources = load_tree(DirectoryTree(root)).resources
             outcome = await sync_all(resources, Context(aws, revision=revision), within=60)
             for event in outcome.notices:

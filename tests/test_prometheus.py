@@ -13,9 +13,7 @@ import json
 import math
 import re
 import shutil
-import signal
 import subprocess
-import sys
 import time
 import urllib.parse
 import urllib.request
@@ -27,7 +25,7 @@ import pytest
 import yaml
 
 from tests.conftest import REPO, free_port
-from tests.test_controller import REGION, Running, commit, git, set_image
+from tests.controller_process import Running, commit, git, quickstart_repo, set_image, stop
 
 PROMETHEUS = shutil.which("prometheus")
 PROMTOOL = shutil.which("promtool")
@@ -43,59 +41,13 @@ needs_prometheus = pytest.mark.skipif(
 )
 
 
-def stop(proc: subprocess.Popen[Any]) -> None:
-    if proc.poll() is None:
-        proc.send_signal(signal.SIGTERM)
-        try:
-            proc.wait(timeout=20)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait()
-
-
 @pytest.fixture
-def running(emulated: Any, tmp_path: Path) -> Iterator[tuple[Running, Path]]:
+def running(
+    emulated: Any, tmp_path: Path, run_controller: Callable[..., Running]
+) -> tuple[Running, Path]:
     """`ecs-gitops run` on a Git repository holding the quickstart example."""
-    repo = tmp_path / "repo"
-    (repo / "deploy").mkdir(parents=True)
-    for name in ("cluster.yaml", "myapp.yaml", "task-definition.json"):
-        shutil.copy(REPO / "examples" / "quickstart" / name, repo / "deploy" / name)
-    git(repo, "init", "-q", "-b", "main")
-    commit(repo, "initial")
-    port = free_port()
-    log = tmp_path / "controller.log"
-    with log.open("w") as handle:
-        proc = subprocess.Popen(
-            [
-                sys.executable,
-                "-m",
-                "controller",
-                "run",
-                "--source",
-                str(repo / "deploy"),
-                "--endpoint-url",
-                emulated.endpoint_url,
-                "--region",
-                REGION,
-                "--http-addr",
-                f"127.0.0.1:{port}",
-                "--resync-interval",
-                "2",
-                "--poll-interval",
-                "1",
-                "--log-format",
-                "json",
-            ],
-            stdout=subprocess.DEVNULL,
-            stderr=handle,
-            text=True,
-        )
-    ctl = Running(proc, f"http://127.0.0.1:{port}", log)
-    try:
-        ctl.wait("the status API", lambda: ctl.status() is not None, timeout=20)
-        yield ctl, repo
-    finally:
-        stop(proc)
+    repo = quickstart_repo(tmp_path / "repo", worker=False)
+    return run_controller(emulated.endpoint_url, repo / "deploy"), repo
 
 
 class Prometheus:

@@ -8,46 +8,20 @@ import time
 from pathlib import Path
 from typing import Any
 
-import boto3
 import pytest
 
-from controller.api import Resource
-from controller.aws.client import AwsClients, AwsSettings
-from controller.loader import load_tree
-from controller.reconcile.context import Context
-from controller.reconcile.driver import SyncOutcome, sync_all
-from controller.reconcile.rollout.state import PROMOTE_TAG, ROLLOUT_TAG, RolloutState
-from controller.sources.directory import DirectoryTree
-
-REGION = "ap-northeast-2"
-
-SERVICE = """\
-apiVersion: ecs-gitops.dev/v1alpha1
-kind: EcsCluster
-metadata: {{name: prod-cluster}}
----
-apiVersion: ecs-gitops.dev/v1alpha1
-kind: EcsService
-metadata: {{name: web}}
-spec:
-  cluster: prod-cluster
-  desiredCount: {count}
-  launchType: FARGATE
-  networkConfiguration:
-    awsvpcConfiguration: {{subnets: [subnet-aaa, subnet-bbb], securityGroups: [sg-xxx]}}
-  deployment: {deployment}
-  taskDefinition:
-    family: web
-    networkMode: awsvpc
-    requiresCompatibilities: [FARGATE]
-    cpu: "256"
-    memory: "512"
-    executionRoleArn: arn:aws:iam::123456789012:role/ecsTaskExecutionRole
-    containerDefinitions:
-      - name: web
-        image: "123456789012.dkr.ecr.ap-northeast-2.amazonaws.com/web:{tag}"
-        portMappings: [{{containerPort: 8080}}]
-"""
+from controller.reconcile.rollout.state import PROMOTE_TAG
+from tests.emulated_ecs import (
+    describe,
+    ecs,
+    gate,
+    make_alarm,
+    service_status,
+    set_alarm,
+    sync,
+    task_set_revisions,
+    write_web,
+)
 
 STRATEGIES = {
     "rolling": "{strategy: rolling, rolling: {minimumHealthyPercent: 50, maximumPercent: 100}}",
@@ -57,47 +31,13 @@ STRATEGIES = {
 }
 
 
-def write(root: Path, tag: str, deployment: str, count: int = 4) -> Path:
-    root.mkdir(parents=True, exist_ok=True)
-    (root / "web.yaml").write_text(SERVICE.format(tag=tag, deployment=deployment, count=count))
-    return root
-
-
-def load(root: Path) -> list[Resource]:
-    result = load_tree(DirectoryTree(root))
-    assert result.errors == [], result.errors
-    return result.resources
-
-
-async def sync(endpoint: str, root: Path, within: float = 40.0) -> SyncOutcome:
-    async with AwsClients(AwsSettings(REGION, endpoint)) as aws:
-        return await sync_all(load(root), Context(aws), within=within)
-
-
-def ecs(endpoint: str) -> Any:
-    return boto3.client("ecs", endpoint_url=endpoint, region_name=REGION)
-
-
-def describe(endpoint: str) -> dict[str, Any]:
-    resp = ecs(endpoint).describe_services(
-        cluster="prod-cluster", services=["web"], include=["TAGS"]
-    )
-    service: dict[str, Any] = resp["services"][0]
-    return service
+def write(root: Path, tag: str, deployment: str) -> Path:
+    """Four tasks: enough to see a rolling update keep its minimum healthy."""
+    return write_web(root, tag, deployment, count=4)
 
 
 def live_sets(endpoint: str) -> list[dict[str, Any]]:
     return [ts for ts in describe(endpoint)["taskSets"] if ts["status"] != "DRAINING"]
-
-
-def primary_image_revision(endpoint: str) -> list[str]:
-    return sorted(
-        f"{ts['status']}:{ts['taskDefinition'].rsplit('/', 1)[-1]}" for ts in live_sets(endpoint)
-    )
-
-
-def service_status(outcome: SyncOutcome) -> Any:
-    return next(s for k, s in outcome.statuses.items() if k.kind == "EcsService")
 
 
 @pytest.mark.parametrize("strategy", list(STRATEGIES), ids=list(STRATEGIES))
@@ -108,7 +48,7 @@ async def test_good_image_rolls_out(emulated: Any, tmp_path: Path, strategy: str
     write(root, "v2", STRATEGIES[strategy])
     outcome = await sync(endpoint, root)
     assert outcome.ok, service_status(outcome)
-    assert primary_image_revision(endpoint) == ["PRIMARY:web:2"]
+    assert task_set_revisions(endpoint) == ["PRIMARY:web:2"]
     tags = {t["key"] for t in describe(endpoint).get("tags", [])}
     assert not any(k.startswith("ecs-gitops.dev/rollout") for k in tags)
 
@@ -135,29 +75,19 @@ async def test_failing_image_rolls_back(
     assert reason in status.message
     assert status.rollout.phase == "RolledBack"
     assert any(c.type == "Stalled" and c.reason == "RolledBack" for c in status.conditions)
-    assert primary_image_revision(endpoint) == ["PRIMARY:web:1"]
+    assert task_set_revisions(endpoint) == ["PRIMARY:web:1"]
     primary = live_sets(endpoint)[0]
     assert primary["scale"]["value"] == 100.0
     assert describe(endpoint)["runningCount"] >= 2
     # the failed revision is not retried in a loop
     again = await sync(endpoint, root)
-    assert primary_image_revision(endpoint) == ["PRIMARY:web:1"]
+    assert task_set_revisions(endpoint) == ["PRIMARY:web:1"]
     assert "rolled back" in service_status(again).message
 
 
 async def test_alarm_in_alarm_mid_canary_rolls_back(emulated: Any, tmp_path: Path) -> None:
     endpoint = emulated.endpoint_url
-    cloudwatch = boto3.client("cloudwatch", endpoint_url=endpoint, region_name=REGION)
-    cloudwatch.put_metric_alarm(
-        AlarmName="web-5xx",
-        MetricName="HTTPCode_Target_5XX_Count",
-        Namespace="AWS/ApplicationELB",
-        Statistic="Sum",
-        Period=60,
-        EvaluationPeriods=1,
-        Threshold=1.0,
-        ComparisonOperator="GreaterThanThreshold",
-    )
+    make_alarm(endpoint)
     deployment = "{strategy: canary, alarms: [web-5xx], canary: {steps: [{weight: 25}]}}"
     root = write(tmp_path / "src", "v1", deployment)
     assert (await sync(endpoint, root)).ok
@@ -167,12 +97,12 @@ async def test_alarm_in_alarm_mid_canary_rolls_back(emulated: Any, tmp_path: Pat
     assert status.rollout is not None
     assert status.rollout.phase == "Paused"
     assert sorted(ts["status"] for ts in live_sets(endpoint)) == ["ACTIVE", "PRIMARY"]
-    cloudwatch.set_alarm_state(AlarmName="web-5xx", StateValue="ALARM", StateReason="5xx spike")
+    set_alarm(endpoint)
     outcome = await sync(endpoint, root, within=20)
     status = service_status(outcome)
     assert status.health_status == "Degraded"
     assert "web-5xx is in ALARM" in status.message
-    assert primary_image_revision(endpoint) == ["PRIMARY:web:1"]
+    assert task_set_revisions(endpoint) == ["PRIMARY:web:1"]
 
 
 async def test_canary_step_without_pause_waits_for_promote(emulated: Any, tmp_path: Path) -> None:
@@ -187,16 +117,10 @@ async def test_canary_step_without_pause_waits_for_promote(emulated: Any, tmp_pa
     assert service_status(outcome).rollout.phase == "Paused"
     scales = sorted(ts["scale"]["value"] for ts in live_sets(endpoint))
     assert scales == [25.0, 75.0]
-    service = describe(endpoint)
-    state = RolloutState.decode({t["key"]: t["value"] for t in service["tags"]}[ROLLOUT_TAG])
-    assert state is not None
-    ecs(endpoint).tag_resource(
-        resourceArn=service["serviceArn"],
-        tags=[{"key": PROMOTE_TAG, "value": f"{state.external_id}/0"}],
-    )
+    gate(endpoint, PROMOTE_TAG, lambda state: f"{state.external_id}/0")
     outcome = await sync(endpoint, root, within=30)
     assert outcome.ok, service_status(outcome)
-    assert primary_image_revision(endpoint) == ["PRIMARY:web:2"]
+    assert task_set_revisions(endpoint) == ["PRIMARY:web:2"]
 
 
 async def test_rolling_never_goes_below_minimum_healthy(emulated: Any, tmp_path: Path) -> None:
@@ -231,7 +155,7 @@ async def test_rolling_never_goes_below_minimum_healthy(emulated: Any, tmp_path:
     assert outcome.ok, service_status(outcome)
     assert len(samples) > 20
     assert min(running for running, _ in samples) >= 2, samples
-    assert primary_image_revision(endpoint) == ["PRIMARY:web:2"]
+    assert task_set_revisions(endpoint) == ["PRIMARY:web:2"]
 
 
 async def test_abort_rolls_back(emulated: Any, tmp_path: Path) -> None:
@@ -243,13 +167,8 @@ async def test_abort_rolls_back(emulated: Any, tmp_path: Path) -> None:
     assert (await sync(endpoint, root)).ok
     write(root, "v2", deployment)
     await sync(endpoint, root, within=6)
-    service = describe(endpoint)
-    state = RolloutState.decode({t["key"]: t["value"] for t in service["tags"]}[ROLLOUT_TAG])
-    assert state is not None
-    ecs(endpoint).tag_resource(
-        resourceArn=service["serviceArn"], tags=[{"key": ABORT_TAG, "value": state.external_id}]
-    )
+    gate(endpoint, ABORT_TAG, lambda state: state.external_id)
     outcome = await sync(endpoint, root, within=20)
     status = service_status(outcome)
     assert status.rollout.phase == "Aborted"
-    assert primary_image_revision(endpoint) == ["PRIMARY:web:1"]
+    assert task_set_revisions(endpoint) == ["PRIMARY:web:1"]

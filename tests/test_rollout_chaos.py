@@ -18,38 +18,17 @@ from typing import Any
 import boto3
 from botocore.exceptions import ClientError
 
-from tests.test_controller import Running, commit, git, launch
+from tests.conftest import REGION
+from tests.controller_process import commit, git, launch
+from tests.emulated_ecs import nginx_service
 
-REGION = "ap-northeast-2"
 KILLS_PER_ROLLOUT = 5
 ROLLOUTS = 4
 
-SERVICE = """\
-apiVersion: ecs-gitops.dev/v1alpha1
-kind: EcsCluster
-metadata: {{name: chaos}}
----
-apiVersion: ecs-gitops.dev/v1alpha1
-kind: EcsService
-metadata: {{name: web}}
-spec:
-  cluster: chaos
-  desiredCount: 2
-  launchType: FARGATE
-  networkConfiguration:
-    awsvpcConfiguration: {{subnets: [subnet-aaa], securityGroups: [sg-xxx]}}
-  deployment:
-    strategy: canary
-    canary: {{steps: [{{weight: 25, pauseSeconds: 1}}, {{weight: 50, pauseSeconds: 1}}]}}
-  taskDefinition:
-    family: chaos-web
-    networkMode: awsvpc
-    requiresCompatibilities: [FARGATE]
-    cpu: "256"
-    memory: "512"
-    containerDefinitions:
-      - {{name: web, image: "public.ecr.aws/nginx/nginx:{tag}"}}
-"""
+CANARY = (
+    "{strategy: canary, canary: {steps: [{weight: 25, pauseSeconds: 1}, "
+    "{weight: 50, pauseSeconds: 1}]}}"
+)
 
 
 def service(endpoint: str) -> dict[str, Any]:
@@ -74,26 +53,22 @@ def check_no_duplicates(endpoint: str) -> None:
     assert len(sets) <= 2, f"orphaned task sets: {[ts['id'] for ts in sets]}"
 
 
-def start(endpoint: str, repo: Path, log: Any) -> Running:
-    return launch(endpoint, repo, log)
-
-
 def test_kill_9_during_canaries_converges_20_times(emulated: Any, tmp_path: Path) -> None:
     endpoint = emulated.endpoint_url
     rng = random.Random(20261126)
     repo = tmp_path / "repo"
     repo.mkdir()
     git(repo, "init", "-q", "-b", "main")
-    (repo / "web.yaml").write_text(SERVICE.format(tag="1.25"))
+    (repo / "web.yaml").write_text(nginx_service("chaos", "1.25", CANARY))
     commit(repo, "v1")
     kills = 0
     with (tmp_path / "controller.log").open("w") as log:
-        running = start(endpoint, repo, log)
+        running = launch(endpoint, repo, log)
         try:
             running.wait("v1", lambda: [ts["status"] for ts in live_sets(endpoint)] == ["PRIMARY"])
             for rollout in range(ROLLOUTS):
                 tag = f"1.{26 + rollout}"
-                (repo / "web.yaml").write_text(SERVICE.format(tag=tag))
+                (repo / "web.yaml").write_text(nginx_service("chaos", tag, CANARY))
                 commit(repo, tag)
                 for _ in range(KILLS_PER_ROLLOUT):
                     time.sleep(rng.uniform(0.2, 1.5))
@@ -101,7 +76,7 @@ def test_kill_9_during_canaries_converges_20_times(emulated: Any, tmp_path: Path
                     running.proc.wait(timeout=10)
                     kills += 1
                     check_no_duplicates(endpoint)
-                    running = start(endpoint, repo, log)
+                    running = launch(endpoint, repo, log)
                 revision = f"chaos-web:{rollout + 2}"
 
                 def converged(revision: str = revision) -> bool:

@@ -19,7 +19,8 @@ from controller.aws.client import AwsClients, AwsSettings
 from controller.aws.s3 import S3Store
 from controller.sources import open_source
 from tests.conftest import free_port
-from tests.test_controller import WORKER, primary_revision
+from tests.controller_process import WORKER
+from tests.test_controller import primary_revision
 from tests.test_s3_source import EXAMPLE, SHA1, SHA2, next_second
 
 REGION = "ap-northeast-2"

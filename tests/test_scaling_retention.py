@@ -9,14 +9,11 @@ from typing import Any
 
 import boto3
 
-from controller.aws.client import AwsClients, AwsSettings
-from controller.loader import load_tree
-from controller.reconcile.context import Context
-from controller.reconcile.driver import SyncOutcome, sync_all
-from controller.sources.directory import DirectoryTree
-from tests.conftest import REPO
+from controller.aws.client import AwsClients
+from controller.reconcile.driver import SyncOutcome
+from tests.conftest import REGION, REPO
+from tests.emulated_ecs import sync_with
 
-REGION = "ap-northeast-2"
 SEED_CPU60 = {
     "PredefinedMetricSpecification": {"PredefinedMetricType": "ECSServiceAverageCPUUtilization"},
     "TargetValue": 60.0,
@@ -24,11 +21,7 @@ SEED_CPU60 = {
 
 
 async def sync(endpoint: str, root: Path, keep: int = 10) -> tuple[SyncOutcome, AwsClients]:
-    result = load_tree(DirectoryTree(root))
-    assert result.errors == []
-    async with AwsClients(AwsSettings(REGION, endpoint)) as aws:
-        outcome = await sync_all(result.resources, Context(aws, keep_revisions=keep), within=60)
-    return outcome, aws
+    return await sync_with(endpoint, root, within=60, keep_revisions=keep)
 
 
 def scaling(endpoint: str) -> Any:

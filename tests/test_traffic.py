@@ -15,35 +15,32 @@ from typing import Any
 import boto3
 import pytest
 
-from controller.api import EcsService, Resource
+from controller.api import EcsService
 from controller.aws.client import AwsClients, AwsSettings
 from controller.aws.elbv2 import _with_forward
 from controller.aws.models import LiveTaskSet
 from controller.loader import load_tree
 from controller.reconcile.context import Context
-from controller.reconcile.driver import SyncOutcome, sync_all
+from controller.reconcile.driver import sync_all
 from controller.reconcile.normalize import compare_task_set
 from controller.reconcile.plan import plan_resource
-from controller.reconcile.rollout.state import ABORT_TAG, PROMOTE_TAG, ROLLOUT_TAG, RolloutState
+from controller.reconcile.rollout.state import ABORT_TAG, PROMOTE_TAG
 from controller.reconcile.taskset import DesiredTaskSet
 from controller.sources.directory import DirectoryTree
+from tests.conftest import REGION
+from tests.emulated_ecs import (
+    ecs,
+    gate,
+    load,
+    make_alarm,
+    service_status,
+    set_alarm,
+    sync,
+    sync_with,
+    write_web,
+)
 
-REGION = "ap-northeast-2"
-
-SERVICE = """\
-apiVersion: ecs-gitops.dev/v1alpha1
-kind: EcsCluster
-metadata: {{name: prod-cluster}}
----
-apiVersion: ecs-gitops.dev/v1alpha1
-kind: EcsService
-metadata: {{name: web}}
-spec:
-  cluster: prod-cluster
-  desiredCount: 2
-  launchType: FARGATE
-  networkConfiguration:
-    awsvpcConfiguration: {{subnets: [subnet-aaa, subnet-bbb], securityGroups: [sg-xxx]}}
+LOAD_BALANCERS = """\
   loadBalancers:
     - targetGroupArn: {blue}
       containerName: web
@@ -52,20 +49,7 @@ spec:
         alternateTargetGroupArn: {green}
         productionListenerRule: {production}
         testListenerRule: {test}
-  deployment: {deployment}
-  taskDefinition:
-    family: web
-    networkMode: awsvpc
-    requiresCompatibilities: [FARGATE]
-    cpu: "256"
-    memory: "512"
-    executionRoleArn: arn:aws:iam::123456789012:role/ecsTaskExecutionRole
-    containerDefinitions:
-      - name: web
-        image: "123456789012.dkr.ecr.ap-northeast-2.amazonaws.com/web:{tag}"
-        portMappings: [{{containerPort: 8080}}]
 """
-
 CANARY_GATED = "{strategy: canary, canary: {steps: [{weight: 25}, {weight: 50}]}}"
 
 
@@ -80,10 +64,6 @@ class Alb:
 
 def elbv2(endpoint: str) -> Any:
     return boto3.client("elbv2", endpoint_url=endpoint, region_name=REGION)
-
-
-def ecs(endpoint: str) -> Any:
-    return boto3.client("ecs", endpoint_url=endpoint, region_name=REGION)
 
 
 def make_alb(endpoint: str) -> Alb:
@@ -119,34 +99,10 @@ def make_alb(endpoint: str) -> Alb:
 def write(
     root: Path, alb: Alb, tag: str, deployment: str, *, production: str | None = None
 ) -> Path:
-    root.mkdir(parents=True, exist_ok=True)
-    text = SERVICE.format(
-        blue=alb.blue,
-        green=alb.green,
-        production=production or alb.rule,
-        test=alb.test_listener,
-        tag=tag,
-        deployment=deployment,
+    balancers = LOAD_BALANCERS.format(
+        blue=alb.blue, green=alb.green, production=production or alb.rule, test=alb.test_listener
     )
-    (root / "web.yaml").write_text(text)
-    return root
-
-
-def load(root: Path) -> list[Resource]:
-    result = load_tree(DirectoryTree(root))
-    assert result.errors == [], result.errors
-    return result.resources
-
-
-async def sync(
-    endpoint: str, root: Path, within: float = 40.0, on_status: Any = None
-) -> SyncOutcome:
-    async with AwsClients(AwsSettings(REGION, endpoint)) as aws:
-        return await sync_all(load(root), Context(aws), within=within, on_status=on_status)
-
-
-def service_status(outcome: SyncOutcome) -> Any:
-    return next(s for k, s in outcome.statuses.items() if k.kind == "EcsService")
+    return write_web(root, tag, deployment, spec=balancers)
 
 
 def name(arn: str) -> str:
@@ -178,17 +134,6 @@ def sets(endpoint: str) -> list[tuple[str, str, float]]:
         if ts["status"] != "DRAINING"
     ]
     return sorted(out, key=lambda s: s[0] != "PRIMARY")
-
-
-def gate(endpoint: str, key: str, value: Any) -> None:
-    """Tag the service as `ecs-gitops promote|abort` does; value(state) gives the tag."""
-    service = ecs(endpoint).describe_services(
-        cluster="prod-cluster", services=["web"], include=["TAGS"]
-    )["services"][0]
-    state = RolloutState.decode({t["key"]: t["value"] for t in service["tags"]}[ROLLOUT_TAG])
-    assert state is not None
-    tags = [{"key": key, "value": value(state)}]
-    ecs(endpoint).tag_resource(resourceArn=service["serviceArn"], tags=tags)
 
 
 async def test_canary_weights_follow_the_steps_and_alternate(emulated: Any, tmp_path: Path) -> None:
@@ -276,17 +221,7 @@ async def test_blue_green_flips_the_listener_at_promotion(emulated: Any, tmp_pat
 
 async def test_alarm_during_the_bake_puts_traffic_back(emulated: Any, tmp_path: Path) -> None:
     endpoint = emulated.endpoint_url
-    cloudwatch = boto3.client("cloudwatch", endpoint_url=endpoint, region_name=REGION)
-    cloudwatch.put_metric_alarm(
-        AlarmName="web-5xx",
-        MetricName="HTTPCode_Target_5XX_Count",
-        Namespace="AWS/ApplicationELB",
-        Statistic="Sum",
-        Period=60,
-        EvaluationPeriods=1,
-        Threshold=1.0,
-        ComparisonOperator="GreaterThanThreshold",
-    )
+    make_alarm(endpoint)
     alb = make_alb(endpoint)
     deployment = "{strategy: blueGreen, alarms: [web-5xx], blueGreen: {bakeSeconds: 120}}"
     root = write(tmp_path / "src", alb, "v1", deployment)
@@ -297,7 +232,7 @@ async def test_alarm_during_the_bake_puts_traffic_back(emulated: Any, tmp_path: 
     assert sets(endpoint) == [("PRIMARY", "web-green", 100.0), ("ACTIVE", "web-blue", 100.0)]
     assert weights(endpoint, alb.rule) == {"web-green": 100.0}
 
-    cloudwatch.set_alarm_state(AlarmName="web-5xx", StateValue="ALARM", StateReason="5xx spike")
+    set_alarm(endpoint)
     outcome = await sync(endpoint, root, within=10)
     status = service_status(outcome)
     assert status.health_status == "Degraded"
@@ -387,8 +322,7 @@ async def test_manual_weight_change_is_drift_and_healed(emulated: Any, tmp_path:
             }
         ],
     )
-    async with AwsClients(AwsSettings(REGION, endpoint)) as aws:
-        dry = await sync_all(load(root), Context(aws, dry_run=True), within=10)
+    dry, _ = await sync_with(endpoint, root, within=10, dry_run=True)
     assert "would shift traffic" in service_status(dry).message
     assert weights(endpoint, alb.rule) == {"web-blue": 50.0, "web-green": 50.0}
     assert (await sync(endpoint, root)).ok

@@ -6,10 +6,12 @@ API budget exists, and running into it is answered with ThrottlingException as A
 does) and counts every call the way AWS would see it.
 
 - ecs-gitops: N EXTERNAL-controller services of its own, in sync on v1; every service's
-  image goes to v2 in the source and `sync_all` (the one-shot reconcile of `ecs-gitops
-  sync`) runs in a child process with its default, published-rate client buckets until
+  image goes to v2 in the source and the controller (app.Controller, as `ecs-gitops run`
+  runs it, with its default published-rate client buckets) runs in a child process until
   every service is Synced on the new revision (task set created, healthy, PRIMARY, old
-  set removed).
+  set removed). Five seconds in, one more service ("urgent") gets its own bump: the time
+  from that edit to its new task set shows whether one urgent change waits behind the
+  fan-out.
 - ecs-deploy: N plain ECS-controller services; `ecs deploy CLUSTER SERVICE --image web
   IMAGE --timeout -1` per service, `--jobs` at a time, from a venv of its own made at
   run time (pip install ecs-deploy); if that cannot be done the JSON says so.
@@ -40,6 +42,9 @@ from noop_resync import make_in_sync
 
 REGION = "ap-northeast-2"
 OURS, THEIRS = "fanout", "plain"
+URGENT = "urgent"
+"""One more service of ours, bumped on its own a few seconds into the fan-out."""
+URGENT_AFTER = 5.0
 IMAGE = "public.ecr.aws/nginx/nginx"
 VENV = Path.home() / ".cache" / "ecs-gitops-bench" / "ecs-deploy-venv"
 SERVICE = """\
@@ -68,8 +73,12 @@ def write_source(root: Path, names: list[str], tag: str) -> None:
         f"apiVersion: ecs-gitops.dev/v1alpha1\nkind: EcsCluster\nmetadata: {{name: {OURS}}}\n"
     )
     for name in names:
-        text = SERVICE.format(name=name, family=f"{OURS}-{name}", image=IMAGE, tag=tag)
-        (root / f"{name}.yaml").write_text(text)
+        write_service(root, name, tag)
+
+
+def write_service(root: Path, name: str, tag: str) -> None:
+    text = SERVICE.format(name=name, family=f"{OURS}-{name}", image=IMAGE, tag=tag)
+    (root / f"{name}.yaml").write_text(text)
 
 
 def make_plain_services(endpoint: str, cluster: str, names: list[str]) -> None:
@@ -119,76 +128,88 @@ def proxy_report(proxy: AwsProxy) -> dict[str, Any]:
 
 
 async def child(endpoint: str, root: Path, within: float, workers: int) -> dict[str, Any]:
+    """The controller as `ecs-gitops run` runs it (Controller: source loop, work queue,
+    `workers` workers, HTTP), on the bumped source; URGENT gets its own bump a few
+    seconds into the fan-out, and the time from that edit to its new task set is the
+    figure for fairness: it must not wait behind the 200."""
     import structlog
 
+    from controller.api import ResourceKey
+    from controller.app import Controller, RunSettings
     from controller.aws.client import AwsClients, AwsSettings
-    from controller.loader import load_tree
     from controller.observability import logging as obs_logging
-    from controller.reconcile.context import Context
-    from controller.reconcile.driver import sync_all
-    from controller.sources.directory import DirectoryTree
+    from controller.sources.base import DirectorySource
 
     obs_logging.configure("error", "json")
-    resources = load_tree(DirectoryTree(root)).resources
+    settings = RunSettings(
+        workers=workers, poll_interval=0.2, resync_interval=3600.0, http_addr="127.0.0.1:0"
+    )
+    urgent = ResourceKey("EcsService", "", OURS, URGENT)
+    stop = asyncio.Event()
+    out: dict[str, Any] = {"driver": f"Controller (as `run`), {workers} workers"}
     started = time.monotonic()
     with structlog.testing.capture_logs() as logs:
         async with AwsClients(AwsSettings(REGION, endpoint)) as aws:
-            if workers:
-                ready = await drive(resources, Context(aws), workers, within)
-            else:
-                outcome = await sync_all(resources, Context(aws), within=within)
-                ready = {str(k): s.ready for k, s in outcome.statuses.items()}
-    failed = [
-        e for e in logs if e.get("event") in ("reconcile_retry", "reconcile_stalled", "work_retry")
-    ]
+            ctl = Controller(settings, aws, DirectorySource(root, poll_interval=0.2))
+            running = asyncio.create_task(ctl.run(stop))
+
+            def done() -> bool:
+                revision = ctl.artifact.revision if ctl.artifact else None
+                return len(ctl.statuses) == len(ctl.desired) > 0 and all(
+                    s.ready and s.last_applied_revision == revision for s in ctl.statuses.values()
+                )
+
+            async with asyncio.timeout(within):
+                await asyncio.sleep(URGENT_AFTER)
+                edited = time.monotonic()
+                write_service(root, URGENT, "v2")
+                await _until(lambda: _rolling(ctl.statuses.get(urgent)), 0.05)
+                out["urgent_commit_to_new_task_set_seconds"] = round(time.monotonic() - edited, 2)
+                out["urgent_edited_after_seconds"] = URGENT_AFTER
+                out["others_still_rolling_then"] = sum(
+                    _rolling(s) or not s.ready for k, s in ctl.statuses.items() if k != urgent
+                )
+                await _until(done, 0.2)
+            stop.set()
+            await running
+    failed = [e for e in logs if e.get("event") == "reconcile_failed"]
     return {
-        "driver": f"work queue, {workers} workers" if workers else "sync_all",
+        **out,
         "wall_seconds": round(time.monotonic() - started, 1),
-        "all_synced": all(ready.values()) and len(ready) == len(resources),
+        "all_synced": done(),
         "client_calls": aws.stats.total(),
         "client_throttled": sum(aws.stats.outcomes("throttled").values()),
         "rate_limit_waits": sum(aws.stats.waits.values()),
         "rate_limit_wait_seconds": round(sum(aws.stats.wait_seconds.values()), 1),
         "failed_reconciles": len(failed),
         "failed_reconciles_by_throttling": sum("Throttl" in str(e.get("error")) for e in failed),
-        "not_synced": [k for k, ok in ready.items() if not ok][:10],
+        "not_synced": [str(k) for k, s in ctl.statuses.items() if not s.ready][:10],
     }
 
 
-async def drive(resources: list[Any], ctx: Any, workers: int, within: float) -> dict[str, bool]:
-    """The manager's machinery without its HTTP and status: the work queue, `workers`
-    workers, reconcile_once per key, requeue-after and backoff; until all are ready."""
-    from controller.api import EcsCluster, resource_key
-    from controller.reconcile.driver import reconcile_once
-    from controller.runtime import Outcome, WorkQueue, run_workers
+async def _until(check: Any, every: float) -> None:
+    """Poll: the controller's state is read, not signalled, as a user's script would."""
+    while True:
+        if check():
+            return
+        await asyncio.sleep(every)
 
-    desired = {resource_key(r): r for r in resources}
-    ready: dict[str, bool] = {str(k): False for k in desired}
-    queue: WorkQueue[Any] = WorkQueue()
 
-    finished: set[Any] = set()
-
-    async def handle(key: Any) -> Outcome:
-        result = await reconcile_once(desired[key], ctx)
-        ready[str(key)] = result.status.ready and result.requeue_after is None
-        if result.requeue_after is not None:
-            return Outcome.requeue(result.requeue_after)
-        finished.add(key)  # Synced, or stopped (a rollback): nothing more to wait for
-        if len(finished) == len(desired):
-            queue.shut_down()
-        return Outcome.done()
-
-    for key, resource in desired.items():
-        queue.add(key, priority=1 if isinstance(resource, EcsCluster) else 0)
-    async with asyncio.timeout(within):
-        await run_workers(queue, handle, workers=workers)
-    return ready
+def _rolling(status: Any) -> bool:
+    """A rollout of this status has its new task set (or it finished already)."""
+    if status is None:
+        return False
+    rollout = status.rollout
+    return bool(rollout is not None and rollout.new_task_set) or bool(
+        status.history and status.history[0].revision == status.last_attempted_revision
+    )
 
 
 def run_ours(
     endpoint: str, root: Path, names: list[str], scale: float, workers: int
 ) -> dict[str, Any]:
     write_source(root, names, "v2")
+    write_service(root, URGENT, "v1")
     with ProxyThread(AwsProxy(endpoint, limits=server_limits(scale))) as proxy:
         env = {**os.environ, "ECS_GITOPS_AWS_RATE_SCALE": str(scale)}
         args = [sys.executable, __file__, "--child", proxy.url, "--source", str(root)]
@@ -294,7 +315,7 @@ def main() -> int:
         "--workers",
         type=int,
         default=16,
-        help="ecs-gitops: the work queue with this many workers (as `run`); 0: sync_all",
+        help="ecs-gitops: the controller's workers (`run --workers`)",
     )
     parser.add_argument("--within", type=float, default=1800.0)
     parser.add_argument("--child", metavar="ENDPOINT", help=argparse.SUPPRESS)
@@ -316,6 +337,7 @@ def main() -> int:
         root = Path(tmp) / "src"
         root.mkdir()
         write_source(root, names, "v1")
+        write_service(root, URGENT, "v1")
         setup = asyncio.run(make_in_sync(aws.endpoint_url, root))
         time.sleep(2)  # the emulator starts every v1 task
         ours = run_ours(aws.endpoint_url, root, names, args.rate_scale, args.workers)

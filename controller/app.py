@@ -50,15 +50,25 @@ from controller.sources.webhook import load_webhook_secret, verify_signature
 log = structlog.get_logger(__name__)
 
 HISTORY_LIMIT = 10
-# Work queue priorities, highest first. Follow-ups of a reconcile (requeue-after while a
-# rollout runs, retries) come at workqueue.FOLLOW_UP_PRIORITY (-1), above resync polls.
-ACTION_PRIORITY = 3
+# Work queue priorities, highest first; a worker hands its key's priority to the rate
+# limiter too (runtime.work_priority), so the order holds for the AWS budget as well.
+# What a revision changed comes first, the newest revision's before an older one's
+# (changed_priority), then what it left alone; follow-ups of a reconcile (requeue-after
+# while a rollout runs, retries) come at workqueue.FOLLOW_UP_PRIORITY (-1), and resync
+# polls last.
+ACTION_PRIORITY = 1 << 62
 """promote / abort asked for by a person."""
-CLUSTER_PRIORITY = 3
-CHANGED_PRIORITY = 2
-"""A resource a new revision added or changed."""
 UNCHANGED_PRIORITY = 0
 RESYNC_PRIORITY = -2
+
+
+def changed_priority(generation: int, kind: str) -> int:
+    """Of a resource the `generation`-th revision loaded added or changed: above every
+    older revision's (a hot fix is not queued behind a fan-out still in progress), its
+    clusters above its services (services need them)."""
+    return 2 + 2 * generation + (kind == "EcsCluster")
+
+
 RESULT_OF_ACTION = {
     Action.DONE: "success",
     Action.REQUEUE: "requeue",
@@ -123,6 +133,8 @@ class Controller:
             on_depth=self.metrics.set_queue_depth, on_retry=self.metrics.queue_retry
         )
         self.artifact: Artifact | None = None
+        self.generation = 0
+        """Revisions loaded so far: the newest one's changes are queued first."""
         self.load: LoadResult | None = None
         self.desired: dict[ResourceKey, Loaded] = {}
         self.statuses: dict[ResourceKey, ResourceStatus] = {}
@@ -238,6 +250,7 @@ class Controller:
         result = load_tree(artifact.tree)
         before = self.desired
         previous = set(before)
+        self.generation += 1
         self.artifact, self.load = artifact, result
         self.desired = {item.key: item for item in result.loaded}
         self.ctx.tasks = task_index(result.resources)
@@ -348,10 +361,10 @@ class Controller:
         new_revision = changed is not None
         changed = changed or ()
         for key in self.desired:
-            if key.kind == "EcsCluster":
-                priority = CLUSTER_PRIORITY if new_revision else RESYNC_PRIORITY + 1
-            elif key in changed:
-                priority = CHANGED_PRIORITY
+            if key in changed or (new_revision and key.kind == "EcsCluster"):
+                priority = changed_priority(self.generation, key.kind)
+            elif key.kind == "EcsCluster":
+                priority = RESYNC_PRIORITY + 1
             else:
                 priority = UNCHANGED_PRIORITY if new_revision else RESYNC_PRIORITY
             self.queue.add(key, priority=priority)

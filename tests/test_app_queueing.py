@@ -97,13 +97,23 @@ async def test_changed_resources_first_and_resync_below_rollouts(
         assert resync[1].kind == "EcsCluster"
         assert len(resync) == 13
 
+        # a fan-out commit, then a hot fix while the fan-out is still queued: the fix first
+        tree(write_tree, dict.fromkeys(NAMES[:10], 4) | {"svc10": 2})
+        await ctl.apply_artifact(await ctl.source.fetch())
+        tree(write_tree, dict.fromkeys(NAMES[:10], 4) | {"svc10": 2, "svc11": 9})
+        await ctl.apply_artifact(await ctl.source.fetch())
+        hot_fix = await take_all(ctl)
+        assert hot_fix[0].kind == "EcsCluster"
+        assert hot_fix[1] == service("svc11")
+        assert {k.name for k in hot_fix[2:12]} == set(NAMES[:10])
+
         # an urgent commit lands while a resync is queued: it jumps the queue
         ctl._enqueue_all(None)
-        tree(write_tree, {"svc07": 3, "svc10": 2, "svc11": 5})
+        tree(write_tree, {"svc07": 3, "svc10": 2, "svc11": 5, "svc00": 7})
         await ctl.apply_artifact(await ctl.source.fetch())
         urgent = await take_all(ctl)
         assert urgent[0].kind == "EcsCluster"
-        assert urgent[1] == service("svc11")
+        assert urgent[1] == service("svc00")
 
 
 async def test_a_pass_names_its_services_so_describes_are_batched(

@@ -30,7 +30,7 @@ from controller.aws.ratelimit import (
 )
 from controller.errors import AwsRetryable, AwsThrottled, UsageError
 from controller.observability.metrics import Metrics
-from controller.runtime import FakeClock, Outcome, WorkQueue, run_workers
+from controller.runtime import FakeClock, Outcome, WorkQueue, run_workers, work_priority
 
 REGION = "ap-northeast-2"
 ARN = "arn:aws:ecs:ap-northeast-2:123456789012"
@@ -52,6 +52,7 @@ class Sleeper:
     async def sleep(self, seconds: float) -> None:
         self.slept.append(seconds)
         self.now += seconds
+        await asyncio.sleep(0)  # a sleep yields, as the real one does
 
 
 async def test_a_bucket_serves_its_burst_then_its_rate() -> None:
@@ -66,8 +67,46 @@ async def test_a_bucket_serves_its_burst_then_its_rate() -> None:
 async def test_waiters_are_served_in_arrival_order() -> None:
     t = Sleeper()
     bucket = TokenBucket(Limit(1, 1), clock=t.clock, sleep=t.sleep)
-    delays = [bucket.reserve() for _ in range(4)]
+    delays = await asyncio.gather(*(bucket.acquire() for _ in range(4)))
     assert delays == pytest.approx([0.0, 1.0, 2.0, 3.0])
+
+
+async def test_urgent_work_gets_the_next_token() -> None:
+    """A reconcile of higher priority (work_priority, set by the workers) waits for the
+    next token only, not behind everything already in line."""
+    t = Sleeper()
+    bucket = TokenBucket(Limit(1, 1), clock=t.clock, sleep=t.sleep)
+    served: list[str] = []
+
+    async def call(name: str, priority: int) -> None:
+        await bucket.acquire(priority)
+        served.append(name)
+
+    await bucket.acquire()  # the bucket is empty now
+    line = [asyncio.create_task(call(f"fanout-{i}", 2)) for i in range(5)]
+    await asyncio.sleep(0)
+    urgent = asyncio.create_task(call("urgent", 3))
+    resync = asyncio.create_task(call("resync", -2))
+    await asyncio.gather(*line, urgent, resync)
+    assert served == ["urgent", *(f"fanout-{i}" for i in range(5)), "resync"]
+
+
+async def test_workers_hand_their_key_priority_to_the_calls() -> None:
+    queue: WorkQueue[str] = WorkQueue()
+    seen: dict[str, int] = {}
+
+    async def handle(key: str) -> Outcome:
+        seen[key] = work_priority.get()
+        if len(seen) == 3:
+            queue.shut_down()
+        return Outcome.done()
+
+    queue.add("resync", priority=-2)
+    queue.add("changed", priority=2)
+    queue.add("plain")
+    await run_workers(queue, handle, workers=1)
+    assert seen == {"changed": 2, "plain": 0, "resync": -2}
+    assert work_priority.get() == 0  # reset after each key
 
 
 async def test_a_throttle_halves_the_rate_which_climbs_back_gradually() -> None:

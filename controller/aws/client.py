@@ -250,6 +250,7 @@ class AwsClients:
     async def __aexit__(self, *exc: object) -> None:
         for coalescer in self.coalescers.values():
             await coalescer.close()
+        await self.limits.close()
         self._clients.clear()
         await self._stack.__aexit__(None, None, None)
 

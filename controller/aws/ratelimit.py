@@ -4,8 +4,8 @@ AWS throttles each account per region with token buckets shared by a category of
 (ECS: "Service modify actions" = CreateService, UpdateService, DeleteService share 5/s,
 burst 50). We keep the same buckets on our side, so the controller spends the account's
 budget at the published rate instead of discovering it through ThrottlingException.
-Every call takes a token first (`acquire`, which sleeps when the bucket is empty; waiters
-are served in arrival order because a token is reserved before the sleep). A throttle
+Every call takes a token first (`acquire`, which waits when the bucket is empty; waiters
+are served by the priority of the reconcile making the call, then in arrival order). A throttle
 reported by AWS anyway (other tools share the account) halves that bucket's rate and
 empties it; the rate then climbs back additively, `recovery` of the published rate per
 second (AIMD, as TCP does). One `RateLimits` belongs to one AwsClients, i.e. one set of
@@ -23,6 +23,8 @@ ECS_GITOPS_AWS_RATE_SCALE (0.5 leaves half of the account's budget to other tool
 from __future__ import annotations
 
 import asyncio
+import heapq
+import itertools
 import json
 import os
 import time
@@ -31,6 +33,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from controller.errors import UsageError
+from controller.runtime import work_priority
 
 RATE_LIMITS_ENV = "ECS_GITOPS_AWS_RATE_LIMITS"
 RATE_SCALE_ENV = "ECS_GITOPS_AWS_RATE_SCALE"
@@ -191,9 +194,16 @@ def limits_from_env(environ: Mapping[str, str] | None = None) -> dict[str, Limit
     return limits
 
 
+EPSILON = 1e-9
+"""A refill computed in floats may come out a hair short of the whole token it makes."""
+
+
 class TokenBucket:
-    """One bucket. Tokens may go negative: each acquire reserves its token and sleeps
-    until the bucket has refilled past it, so waiters go in arrival order."""
+    """One bucket. A call takes a token when one is there and nobody waits; otherwise it
+    waits in line, higher priority first (the work queue's priority of the reconcile
+    making the call, runtime.work_priority), in arrival order within a priority. One
+    dispatcher task per bucket hands tokens out as they refill, so a change to one
+    urgent service waits for the next token, not behind every reconcile of a fan-out."""
 
     def __init__(
         self,
@@ -214,6 +224,9 @@ class TokenBucket:
         self._clock, self._sleep = clock, sleep
         self._tokens = limit.burst
         self._stamp = clock()
+        self._waiters: list[tuple[int, int, asyncio.Future[float]]] = []
+        self._seq = itertools.count()
+        self._dispatcher: asyncio.Task[None] | None = None
 
     @property
     def rate(self) -> float:
@@ -225,6 +238,10 @@ class TokenBucket:
     def tokens(self) -> float:
         self._refill()
         return self._tokens
+
+    @property
+    def waiting(self) -> int:
+        return sum(not f.done() for _, _, f in self._waiters)
 
     def _refill(self) -> None:
         now = self._clock()
@@ -241,23 +258,42 @@ class TokenBucket:
             gained = self.limit.rate * elapsed
         self._tokens = min(self.limit.burst, self._tokens + gained)
 
-    def reserve(self) -> float:
-        """Take a token now; the seconds to wait before using it (0 when one was there)."""
-        self._refill()
-        self._tokens -= 1.0
-        return 0.0 if self._tokens >= 0 else -self._tokens / self.rate
-
-    async def acquire(self) -> float:
+    async def acquire(self, priority: int = 0) -> float:
         """Wait for a token; returns the seconds waited."""
-        delay = self.reserve()
-        if delay <= 0:
+        self._refill()
+        if self._tokens >= 1.0 - EPSILON and not self.waiting:
+            self._tokens -= 1.0
             return 0.0
+        started = self._clock()
+        future: asyncio.Future[float] = asyncio.get_running_loop().create_future()
+        heapq.heappush(self._waiters, (-priority, next(self._seq), future))
+        if self._dispatcher is None or self._dispatcher.done():
+            self._dispatcher = asyncio.get_running_loop().create_task(self._dispatch())
         try:
-            await self._sleep(delay)
+            granted = await future
         except asyncio.CancelledError:
-            self._tokens += 1.0  # the token was never used: give it back
+            if future.done() and not future.cancelled():
+                self._tokens += 1.0  # handed over but never used: give it back
             raise
-        return delay
+        return granted - started
+
+    async def close(self) -> None:
+        if self._dispatcher is not None:
+            self._dispatcher.cancel()
+            await asyncio.gather(self._dispatcher, return_exceptions=True)
+
+    async def _dispatch(self) -> None:
+        while True:
+            while self._waiters and self._waiters[0][2].done():  # cancelled meanwhile
+                heapq.heappop(self._waiters)
+            if not self._waiters:
+                return
+            self._refill()
+            if self._tokens >= 1.0 - EPSILON:
+                self._tokens -= 1.0
+                heapq.heappop(self._waiters)[2].set_result(self._clock())
+                continue
+            await self._sleep(max((1.0 - self._tokens) / self.rate, 0.001))
 
     def throttled(self) -> None:
         """AWS refused a call of this category: halve the rate and start from empty."""
@@ -301,16 +337,21 @@ class RateLimits:
         return bucket
 
     async def acquire(self, region: str, service: str, operation: str) -> float:
-        """Wait for a token of the operation's bucket; the seconds waited."""
+        """Wait for a token of the operation's bucket, in line by the priority of the
+        work making the call; the seconds waited."""
         if not self.enabled:
             return 0.0
-        return await self.bucket(region, service, operation).acquire()
+        return await self.bucket(region, service, operation).acquire(work_priority.get())
 
     def throttled(self, region: str, service: str, operation: str) -> float:
         """Record a throttle; returns the seconds until the bucket has a token again."""
         bucket = self.bucket(region, service, operation)
         bucket.throttled()
         return bucket.penalty() if self.enabled else 0.0
+
+    async def close(self) -> None:
+        """Stop the buckets' dispatchers (their waiters are cancelled with their calls)."""
+        await asyncio.gather(*(b.close() for b in self._buckets.values()))
 
     def snapshot(self) -> dict[str, dict[str, float]]:
         """Each used bucket's rate now, tokens and throttles (for benches and debugging)."""

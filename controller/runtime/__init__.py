@@ -2,7 +2,8 @@
 
     clock      Clock protocol; MonotonicClock (real) and FakeClock (tests, advance())
     ratelimit  RateLimiter protocol; ExponentialBackoff (per key, capped, forgotten on success)
-    workqueue  WorkQueue (dedup, one worker per key, delays, backoff), Outcome, run_workers
+    workqueue  WorkQueue (dedup, one worker per key, delays, backoff), Outcome, run_workers;
+               work_priority (the priority of the key a worker is handling)
 
 This package imports nothing else of controller: the layers above hand it keys and
 handlers, and it hands back only time and order.
@@ -18,6 +19,7 @@ from controller.runtime.workqueue import (
     default_is_retryable,
     run_workers,
     shut_down_on_signals,
+    work_priority,
 )
 
 __all__ = [
@@ -34,4 +36,5 @@ __all__ = [
     "default_is_retryable",
     "run_workers",
     "shut_down_on_signals",
+    "work_priority",
 ]

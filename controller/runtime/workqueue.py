@@ -26,6 +26,7 @@ import itertools
 import signal
 from collections import deque
 from collections.abc import Awaitable, Callable, Hashable, Iterable
+from contextvars import ContextVar
 from dataclasses import dataclass
 from typing import Any, Generic, Protocol, TypeVar
 
@@ -38,6 +39,10 @@ K = TypeVar("K", bound=Hashable)
 
 FOLLOW_UP_PRIORITY = -1
 """The priority of a key requeued by its own handler (requeue after N s, retry)."""
+
+work_priority: ContextVar[int] = ContextVar("work_priority", default=0)
+"""The priority of the key a worker is handling, for the rate limiter (controller.aws
+ratelimit): the calls of urgent work get the next token, not the end of the line."""
 
 
 class QueueShutDown(Exception):
@@ -70,12 +75,13 @@ class _ReadyQueue(Generic[K]):
             self._compact()
         return entry is None
 
-    def pop(self) -> K:
+    def pop(self) -> tuple[K, int]:
+        """The next key and the priority it was queued with."""
         while True:
             neg_priority, seq, key = heapq.heappop(self._heap)
             if self._entries.get(key) == (neg_priority, seq):
                 del self._entries[key]
-                return key
+                return key, -neg_priority
 
     def clear(self) -> None:
         self._heap.clear()
@@ -110,6 +116,7 @@ class WorkQueue(Generic[K]):
         self._on_retry = on_retry
         self._ready: _ReadyQueue[K] = _ReadyQueue()
         self._in_flight: set[K] = set()
+        self._priority: dict[K, int] = {}  # in flight: the priority it was handed out with
         self._rerun: dict[K, int] = {}  # in flight and added again: key -> priority
         self._waiting: dict[K, tuple[float, int, int]] = {}  # key -> (due, seq, priority)
         self._waiting_heap: list[tuple[float, int, K]] = []
@@ -202,8 +209,9 @@ class WorkQueue(Generic[K]):
             if self.is_shut_down and not (self._finish_ready and self._ready):
                 raise QueueShutDown
             if self._ready:
-                key = self._ready.pop()
+                key, priority = self._ready.pop()
                 self._in_flight.add(key)
+                self._priority[key] = priority
                 self._depth_changed()
                 return key
             waiter = asyncio.get_running_loop().create_future()
@@ -218,11 +226,16 @@ class WorkQueue(Generic[K]):
                 if waiter in self._getters:
                     self._getters.remove(waiter)
 
+    def priority_of(self, key: K) -> int:
+        """The priority an in-flight key was handed out with (0 when not in flight)."""
+        return self._priority.get(key, 0)
+
     def done(self, key: K) -> None:
         """The worker finished the key; if it was added meanwhile it is ready again now."""
         if key not in self._in_flight:
             raise ValueError(f"done() for a key that is not in flight: {key!r}")
         self._in_flight.remove(key)
+        self._priority.pop(key, None)
         priority = self._rerun.pop(key, None)
         if priority is not None and self._ready.push(key, priority):
             self._depth_changed()
@@ -431,6 +444,7 @@ async def _work(
             key = await queue.get()
         except QueueShutDown:
             return
+        token = work_priority.set(queue.priority_of(key))
         try:
             try:
                 outcome = await handler(key)
@@ -442,6 +456,7 @@ async def _work(
                 outcome = Outcome.stop(TypeError(f"handler returned {outcome!r}, not an Outcome"))
             _apply(queue, key, outcome, raised, log)
         finally:
+            work_priority.reset(token)
             queue.done(key)
 
 

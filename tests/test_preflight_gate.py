@@ -9,6 +9,7 @@ names exists, with a note in the status; warn only reports.
 from __future__ import annotations
 
 import shutil
+import time
 from pathlib import Path
 from typing import Any
 
@@ -35,8 +36,10 @@ def task_sets(endpoint: str) -> list[Any]:
 def test_block_mode_stops_before_any_task_set(emulated: Any, tmp_path: Path) -> None:
     root = quickstart(tmp_path)
     args = ("--endpoint-url", emulated.endpoint_url, "--region", REGION, "--source", str(root))
-    blocked = run_cli("sync", *args, "--preflight", "block", "--timeout", "15")
+    started = time.monotonic()
+    blocked = run_cli("sync", *args, "--preflight", "block")
     assert blocked.returncode == 1
+    assert time.monotonic() - started < 60  # reported at once, not after --timeout (900 s)
     assert "myapp.yaml" in blocked.stderr or "task-definition.json" in blocked.stderr
     assert task_sets(emulated.endpoint_url) == []
     # the default (auto) on the same bare emulator: nothing the task definition names
@@ -56,8 +59,10 @@ def test_auto_blocks_once_the_account_is_provisioned(aws_endpoint: str, tmp_path
     )
     root = source(tmp_path, world)
     args = ("--endpoint-url", aws_endpoint, "--region", REGION, "--source", str(root))
-    blocked = run_cli("sync", *args, "--timeout", "8")
+    started = time.monotonic()
+    blocked = run_cli("sync", *args)
     assert blocked.returncode == 1, blocked.stderr
+    assert time.monotonic() - started < 60  # reported at once, not after --timeout (900 s)
     td = root / "task-definition.json"
     [line] = [
         text

@@ -198,7 +198,10 @@ async def _step(entry: _Entry, ctx: Context) -> list[Event]:
         return []
     entry.attempts = 0
     entry.status = result.status
-    if result.requeue_after is None:
+    rollout = result.status.rollout
+    if result.requeue_after is None or (rollout is not None and rollout.phase == "Blocked"):
+        # Blocked (a failed preflight) waits for a person to push the image or create the
+        # secret: `run` checks again a minute later, a one-shot sync reports it now
         entry.done = True
     else:
         entry.due = time.monotonic() + result.requeue_after

@@ -16,15 +16,22 @@ import asyncio
 import contextlib
 import gc
 import time
-from collections.abc import Collection, Iterable, Mapping
+from collections.abc import Collection, Iterable
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
 import structlog
 
-from controller.api import EcsCluster, EcsService, Resource, ResourceKey
+from controller.api import EcsCluster, Resource, ResourceKey
 from controller.api.status import ResourceStatus, RolloutRecord
+from controller.app import endpoints
+from controller.app.queueing import (
+    RESYNC_PRIORITY,
+    UNCHANGED_PRIORITY,
+    changed_keys,
+    changed_priority,
+)
 from controller.aws.client import AwsClients
 from controller.errors import AwsError, EcsGitopsError, ReconcileError, SourceError
 from controller.loader import Loaded, LoadResult, load_tree
@@ -32,7 +39,6 @@ from controller.notify import Notifier, drift_detected, from_rollout
 from controller.observability.http import HttpHooks, HttpServer
 from controller.observability.logging import reconcile_context
 from controller.observability.metrics import Metrics
-from controller.reconcile.actions import abort, promote
 from controller.reconcile.context import Context
 from controller.reconcile.depends import blocked_by, blocked_status, dependents_of
 from controller.reconcile.driver import announce, error_status, reconcile_once
@@ -45,30 +51,11 @@ from controller.runtime.lease import LeaderElector
 from controller.runtime.workqueue import Action
 from controller.sources.base import Artifact, DirectorySource, Source
 from controller.sources.git import LocalGitSource, RemoteGitSource
-from controller.sources.webhook import load_webhook_secret, verify_signature
+from controller.sources.webhook import load_webhook_secret
 
 log = structlog.get_logger(__name__)
 
 HISTORY_LIMIT = 10
-# Work queue priorities, highest first; a worker hands its key's priority to the rate
-# limiter too (runtime.work_priority), so the order holds for the AWS budget as well.
-# What a revision changed comes first, the newest revision's before an older one's
-# (changed_priority), then what it left alone; follow-ups of a reconcile (requeue-after
-# while a rollout runs, retries) come at workqueue.FOLLOW_UP_PRIORITY (-1), and resync
-# polls last.
-ACTION_PRIORITY = 1 << 62
-"""promote / abort asked for by a person."""
-UNCHANGED_PRIORITY = 0
-RESYNC_PRIORITY = -2
-
-
-def changed_priority(generation: int, kind: str) -> int:
-    """Of a resource the `generation`-th revision loaded added or changed: above every
-    older revision's (a hot fix is not queued behind a fan-out still in progress), its
-    clusters above its services (services need them)."""
-    return 2 + 2 * generation + (kind == "EcsCluster")
-
-
 RESULT_OF_ACTION = {
     Action.DONE: "success",
     Action.REQUEUE: "requeue",
@@ -525,98 +512,14 @@ class Controller:
         self.statuses.pop(key, None)
         self.metrics.forget(str(key))
 
-    # -- what the HTTP server shows --------------------------------------------------
-
-    def snapshot(self) -> dict[str, Any]:
-        artifact = self.artifact
-        load = self.load
-        return {
-            "instance": self.settings.instance,
-            "banner": self.settings.banner,
-            "source": {
-                "source": self.source.display,
-                "revision": artifact.revision if artifact else None,
-                "commitTime": artifact.time.isoformat() if artifact and artifact.time else None,
-                "fetchedAt": self.fetched_at.isoformat() if self.fetched_at else None,
-                "error": self.source_error,
-                "pruneBlocked": self.prune_blocked,
-                "diagnostics": [str(d) for d in load.diagnostics] if load else [],
-            },
-            "resources": [
-                self.statuses[k].to_api()
-                for k in sorted(self.statuses, key=lambda k: (k.kind != "EcsCluster", k))
-            ],
-        }
-
-    def readiness(self) -> tuple[bool, str]:
-        if self.artifact is None:
-            return False, f"source not loaded yet: {self.source_error or 'fetching'}"
-        if self.aws_error is not None:
-            return False, f"AWS not reachable: {self.aws_error}"
-        return True, "ok"
-
-    async def webhook(self, body: bytes, headers: dict[str, str]) -> int:
-        if self.webhook_secret is None:
-            log.warning("webhook_refused", reason="no webhook secret configured")
-            return 403
-        if not verify_signature(self.webhook_secret, body, headers.get("x-hub-signature-256")):
-            log.warning("webhook_bad_signature")
-            return 401
-        log.info("webhook_accepted", event=headers.get("x-github-event"))
-        self.source.trigger()
-        return 202
+    # -- what the HTTP server shows (controller/app/endpoints.py) -------------------
 
     def render_metrics(self, accept: str) -> tuple[bytes, str]:
         self.metrics.set_resources(self.statuses.values())
         return self.metrics.render(accept)
 
-    async def action(self, name: str, verb: str, cluster: str | None) -> tuple[int, dict[str, Any]]:
-        """promote / abort a rollout of the EcsService `name` (from the HTTP API)."""
-        if self.elector is not None and not self.elector.is_leader:
-            return 503, {"error": f"not the leader; ask {self.elector.leader or 'the leader'}"}
-        matches = [
-            item
-            for key, item in self.desired.items()
-            if key.kind == "EcsService"
-            and key.name == name
-            and (cluster is None or key.cluster == cluster)
-        ]
-        if not matches:
-            return 404, {"error": f"no EcsService {name!r} in the source"}
-        if len(matches) > 1:
-            return 409, {"error": f"{name!r} is in several clusters: pass --cluster"}
-        service = matches[0].resource
-        assert isinstance(service, EcsService)
-        try:
-            message = await (promote if verb == "promote" else abort)(service, self.ctx)
-        except ReconcileError as exc:
-            return 409, {"error": str(exc)}
-        except AwsError as exc:
-            return 502, {"error": str(exc)}
-        log.info("rollout_action", action=verb, service=name)
-        self.queue.add(matches[0].key, priority=ACTION_PRIORITY)
-        return 202, {"message": message}
-
     def hooks(self) -> HttpHooks:
-        return HttpHooks(
-            status=self.snapshot,
-            ready=self.readiness,
-            webhook=self.webhook,
-            metrics=self.render_metrics,
-            action=self.action,
-            api_token=self.api_token,
-        )
-
-
-def changed_keys(
-    before: Mapping[ResourceKey, Loaded], after: Mapping[ResourceKey, Loaded]
-) -> set[ResourceKey]:
-    """Resources of `after` that are new or whose content differs from `before`."""
-    return {
-        key
-        for key, item in after.items()
-        if (old := before.get(key)) is None or old.resource != item.resource
-    }
+        return endpoints.hooks_for(self)
 
 
 def _record(event: RolloutEvent) -> RolloutRecord:

@@ -1,0 +1,12 @@
+"""The manager of `ecs-gitops run`.
+
+manager    Controller: the source loop, the applier, the work queue and its workers,
+           resync, leader election, status and history
+queueing   which work goes first (work queue priorities, what a revision changed)
+endpoints  what the HTTP server shows and accepts (status, readiness, webhook, actions)
+"""
+
+from controller.app.manager import Controller, RunSettings
+from controller.app.queueing import changed_keys
+
+__all__ = ["Controller", "RunSettings", "changed_keys"]

@@ -1,0 +1,108 @@
+"""What the controller shows and accepts over HTTP (observability.http serves it).
+
+The status snapshot (/api/v1/status and the page), readiness (/readyz), the push
+webhook (HMAC-checked, then an immediate fetch) and the promote / abort actions of a
+running canary (leader only; the key is queued at ACTION_PRIORITY so the next step
+comes at once). Functions of the Controller, kept apart from its reconcile loop.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any
+
+import structlog
+
+from controller.api import EcsService
+from controller.app.queueing import ACTION_PRIORITY
+from controller.errors import AwsError, ReconcileError
+from controller.observability.http import HttpHooks
+from controller.reconcile.actions import abort, promote
+from controller.sources.webhook import verify_signature
+
+if TYPE_CHECKING:
+    from controller.app.manager import Controller
+
+log = structlog.get_logger(__name__)
+
+
+def snapshot(ctl: Controller) -> dict[str, Any]:
+    artifact = ctl.artifact
+    load = ctl.load
+    return {
+        "instance": ctl.settings.instance,
+        "banner": ctl.settings.banner,
+        "source": {
+            "source": ctl.source.display,
+            "revision": artifact.revision if artifact else None,
+            "commitTime": artifact.time.isoformat() if artifact and artifact.time else None,
+            "fetchedAt": ctl.fetched_at.isoformat() if ctl.fetched_at else None,
+            "error": ctl.source_error,
+            "pruneBlocked": ctl.prune_blocked,
+            "diagnostics": [str(d) for d in load.diagnostics] if load else [],
+        },
+        "resources": [
+            ctl.statuses[k].to_api()
+            for k in sorted(ctl.statuses, key=lambda k: (k.kind != "EcsCluster", k))
+        ],
+    }
+
+
+def readiness(ctl: Controller) -> tuple[bool, str]:
+    if ctl.artifact is None:
+        return False, f"source not loaded yet: {ctl.source_error or 'fetching'}"
+    if ctl.aws_error is not None:
+        return False, f"AWS not reachable: {ctl.aws_error}"
+    return True, "ok"
+
+
+async def webhook(ctl: Controller, body: bytes, headers: dict[str, str]) -> int:
+    if ctl.webhook_secret is None:
+        log.warning("webhook_refused", reason="no webhook secret configured")
+        return 403
+    if not verify_signature(ctl.webhook_secret, body, headers.get("x-hub-signature-256")):
+        log.warning("webhook_bad_signature")
+        return 401
+    log.info("webhook_accepted", event=headers.get("x-github-event"))
+    ctl.source.trigger()
+    return 202
+
+
+async def action(
+    ctl: Controller, name: str, verb: str, cluster: str | None
+) -> tuple[int, dict[str, Any]]:
+    """promote / abort a rollout of the EcsService `name` (from the HTTP API)."""
+    if ctl.elector is not None and not ctl.elector.is_leader:
+        return 503, {"error": f"not the leader; ask {ctl.elector.leader or 'the leader'}"}
+    matches = [
+        item
+        for key, item in ctl.desired.items()
+        if key.kind == "EcsService"
+        and key.name == name
+        and (cluster is None or key.cluster == cluster)
+    ]
+    if not matches:
+        return 404, {"error": f"no EcsService {name!r} in the source"}
+    if len(matches) > 1:
+        return 409, {"error": f"{name!r} is in several clusters: pass --cluster"}
+    service = matches[0].resource
+    assert isinstance(service, EcsService)
+    try:
+        message = await (promote if verb == "promote" else abort)(service, ctl.ctx)
+    except ReconcileError as exc:
+        return 409, {"error": str(exc)}
+    except AwsError as exc:
+        return 502, {"error": str(exc)}
+    log.info("rollout_action", action=verb, service=name)
+    ctl.queue.add(matches[0].key, priority=ACTION_PRIORITY)
+    return 202, {"message": message}
+
+
+def hooks_for(ctl: Controller) -> HttpHooks:
+    return HttpHooks(
+        status=lambda: snapshot(ctl),
+        ready=lambda: readiness(ctl),
+        webhook=lambda body, headers: webhook(ctl, body, headers),
+        metrics=ctl.render_metrics,
+        action=lambda name, verb, cluster: action(ctl, name, verb, cluster),
+        api_token=ctl.api_token,
+    )

@@ -166,8 +166,13 @@ async def child(endpoint: str, root: Path, within: float, workers: int) -> dict[
                 await _until(lambda: _rolling(ctl.statuses.get(urgent)), 0.05)
                 out["urgent_commit_to_new_task_set_seconds"] = round(time.monotonic() - edited, 2)
                 out["urgent_edited_after_seconds"] = URGENT_AFTER
-                out["others_still_rolling_then"] = sum(
-                    _rolling(s) or not s.ready for k, s in ctl.statuses.items() if k != urgent
+                revision = ctl.artifact.revision if ctl.artifact else None
+                out["others_not_yet_synced_then"] = sum(
+                    not (s := ctl.statuses.get(k))
+                    or not s.ready
+                    or s.last_applied_revision != revision
+                    for k in ctl.desired
+                    if k.kind == "EcsService" and k != urgent
                 )
                 await _until(done, 0.2)
             stop.set()

@@ -438,6 +438,16 @@ def test_controller_wires_aws_calls_queue_and_resources(tmp_path: Path, metrics:
     assert ctl.source_kind == "directory"
 
 
+def test_an_error_or_a_wait_keeps_the_last_cost(tmp_path: Path, metrics: Metrics) -> None:
+    ctl = _controller(tmp_path, metrics)
+    key = ResourceKey("EcsService", "", "prod", "myapp")
+    ctl._store(key, status("myapp", estimated_monthly_cost=67.45, cost_description="3 tasks"))
+    ctl._store(key, status("myapp", "Unknown", "Unknown", last_error="throttled"))
+    assert ctl.statuses[key].estimated_monthly_cost == 67.45
+    body, _ = ctl.render_metrics("")
+    assert b'ecs_gitops_estimated_monthly_cost_dollars{cluster="prod",name="myapp"} 67.45' in body
+
+
 def test_reconcile_context_binds_an_id_resource_and_revision() -> None:
     with reconcile_context("EcsService/prod/myapp", "abc123") as first:
         bound = structlog.contextvars.get_contextvars()

@@ -493,6 +493,10 @@ class Controller:
         (newest first, at most HISTORY_LIMIT), counting them in the metrics."""
         previous = self.statuses.get(key)
         history = list(status.history or (previous.history if previous is not None else []))
+        if status.cost_description is None and previous is not None:
+            # an error or a dependsOn wait says nothing new about the cost: keep the last
+            status.estimated_monthly_cost = previous.estimated_monthly_cost
+            status.cost_description = previous.cost_description
         for event in sorted(events, key=lambda e: e.finished_at):
             self.metrics.rollout_finished(event.strategy, event.result, event.duration_seconds)
             log.info(

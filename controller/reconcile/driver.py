@@ -28,7 +28,7 @@ from controller.reconcile.depends import blocked_by, blocked_status
 from controller.reconcile.hooks import task_index
 from controller.reconcile.result import Result
 from controller.reconcile.service import reconcile_service
-from controller.reconcile.status import conditions_for
+from controller.reconcile.status import conditions_for, set_cost
 
 log = structlog.get_logger(__name__)
 
@@ -94,6 +94,8 @@ def error_status(resource: Resource, ctx: Context, exc: EcsGitopsError) -> Resou
     status.conditions = conditions_for(
         status, stalled_reason=type(exc).__name__ if stalled else None
     )
+    if isinstance(resource, EcsService):
+        set_cost(status, resource.spec)  # what it would cost as specified
     return status
 
 

@@ -23,6 +23,7 @@ from controller.errors import SourceAuthError, SourceNotFound, SourceUnsupported
 from controller.loader.loader import load_tree
 from controller.sources import EventQueue, ObjectStore, S3Source, open_source
 from controller.sources.objects import ObjectTree
+from tests.conftest import run_cli
 
 REGION = "ap-northeast-2"
 BUCKET = "rendered-manifests"
@@ -550,3 +551,19 @@ def test_aws_implementations_satisfy_the_source_protocols() -> None:
     queue: Callable[[AwsClients, str], EventQueue] = SqsEventQueue
     assert store is S3Store
     assert queue is SqsEventQueue
+
+
+def test_diff_and_verify_read_an_s3_prefix(s3: Any, aws_endpoint: str) -> None:
+    """The one-shot commands read the prefix as `run` does: at its last complete upload."""
+    upload(s3, quickstart(), SHA1)
+    env = ("--endpoint-url", aws_endpoint, "--region", REGION, "--source", SPEC)
+    diff = run_cli("diff", *env, "--no-color")
+    assert diff.returncode == 1, diff.stderr  # nothing deployed yet: it differs
+    assert "myapp" in diff.stdout
+    assert "myapp: $0.00 -> $44.97/month (+$44.97)" in diff.stdout  # 2 tasks (autoscaling min)
+    verify = run_cli("verify", *env, "--service", "myapp")
+    assert verify.returncode == 1  # the walkthrough's image, roles and secret are not there
+    assert "task-definition.json:" in verify.stdout
+    missing = run_cli("diff", "--endpoint-url", aws_endpoint, "--source", "s3://no-such-bucket/x/")
+    assert missing.returncode == 2
+    assert "no-such-bucket" in missing.stderr

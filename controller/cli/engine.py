@@ -1,8 +1,8 @@
 """`diff` and `sync`: the engine's one-shot commands, against AWS or the emulated AWS.
 
 A plain directory is read as it is on disk (like `kubectl diff -f`): these commands are
-for looking before committing. `git+...` sources are read at their committed ref, as
-`run` reads every source.
+for looking before committing. `git+...` sources are read at their committed ref and
+s3:// prefixes at their last complete upload, as `run` reads every source.
 """
 
 from __future__ import annotations
@@ -24,6 +24,7 @@ import click
 from controller.api import EcsService, Resource
 from controller.api.files import FileTree
 from controller.aws.client import AwsClients, AwsSettings
+from controller.aws.s3 import S3Store
 from controller.cli.options import LOCAL_ADDR, aws_options, preflight_option, resolve_region
 from controller.cli.progress import SyncProgress
 from controller.errors import EcsGitopsError
@@ -38,22 +39,37 @@ from controller.sources.base import open_source
 from controller.sources.directory import open_path
 
 
-def open_tree(source: str) -> FileTree:
-    """A plain path as it is on disk; a git+... URL at its committed ref."""
+def open_tree(source: str, opts: dict[str, Any] | None = None) -> FileTree:
+    """A plain path as it is on disk; a git+... URL at its committed ref; an s3:// prefix
+    at its last complete upload (read with the command's AWS options)."""
     if "://" in source:
         cache = Path(tempfile.gettempdir()) / "ecs-gitops-cache"
+
+        async def fetch() -> FileTree:
+            if not source.lower().startswith("s3://"):
+                return (await open_source(source, cache_dir=cache).fetch()).tree
+            o = opts or {}
+            async with aws_session(
+                o.get("region"), o.get("endpoint_url"), o.get("local", False)
+            ) as aws:
+                opened = open_source(
+                    source, cache_dir=cache, object_store_factory=lambda r: S3Store(aws, r)
+                )
+                return (await opened.fetch()).tree  # read into memory: outlives the client
+
         try:
-            artifact = asyncio.run(open_source(source, cache_dir=cache).fetch())
+            return asyncio.run(fetch())
         except EcsGitopsError as exc:
             raise click.UsageError(str(exc)) from None
-        return artifact.tree
     if not os.path.exists(source):
         raise click.UsageError(f"source {source!r} does not exist")
     return open_path(source)
 
 
-def load_source(source: str, service: str | None) -> tuple[LoadResult, list[Resource]]:
-    result = load_tree(open_tree(source))
+def load_source(
+    source: str, service: str | None, opts: dict[str, Any] | None = None
+) -> tuple[LoadResult, list[Resource]]:
+    result = load_tree(open_tree(source, opts))
     for diag in result.diagnostics:
         click.echo(str(diag), err=True)
     resources = result.resources
@@ -104,14 +120,19 @@ async def aws_session(
 
 
 @click.command()
-@click.option("--source", required=True, envvar="ECS_GITOPS_SOURCE", help="Desired state: a path.")
+@click.option(
+    "--source",
+    required=True,
+    envvar="ECS_GITOPS_SOURCE",
+    help="Desired state: a path, git+file:///repo[#ref=...], git+https://... or s3://bucket/prefix/.",
+)
 @click.option("--service", default=None, help="Only this EcsService.")
 @click.option("--color/--no-color", default=None, help="Default: colour on a terminal.")
 @aws_options
 def diff(source: str, service: str | None, color: bool | None, **opts: Any) -> None:
     """Show how live ECS differs from the source: exit 0 in sync, 1 differs, 2 error."""
     obs_logging.configure(opts["log_level"], opts["log_format"])
-    result, resources = load_source(source, service)
+    result, resources = load_source(source, service, opts)
     use_color = sys.stdout.isatty() if color is None else color
 
     async def cost_line(svc: EcsService, ctx: Context) -> tuple[str, Decimal]:
@@ -173,7 +194,12 @@ def diff(source: str, service: str | None, color: bool | None, **opts: Any) -> N
 
 
 @click.command()
-@click.option("--source", required=True, envvar="ECS_GITOPS_SOURCE", help="Desired state: a path.")
+@click.option(
+    "--source",
+    required=True,
+    envvar="ECS_GITOPS_SOURCE",
+    help="Desired state: a path, git+file:///repo[#ref=...], git+https://... or s3://bucket/prefix/.",
+)
 @click.option("--service", default=None, help="Only this EcsService.")
 @click.option(
     "--timeout",
@@ -187,7 +213,7 @@ def diff(source: str, service: str | None, color: bool | None, **opts: Any) -> N
 def sync(source: str, service: str | None, timeout: float, preflight: str, **opts: Any) -> None:
     """Reconcile once and wait: exit 0 when every resource is Synced and Healthy."""
     obs_logging.configure(opts["log_level"], opts["log_format"])
-    result, resources = load_source(source, service)
+    result, resources = load_source(source, service, opts)
 
     async def run() -> bool:
         async with aws_session(opts["region"], opts["endpoint_url"], opts["local"]) as aws:

@@ -23,7 +23,12 @@ from controller.reconcile.preflight import Problem, preflight
 
 
 @click.command()
-@click.option("--source", required=True, envvar="ECS_GITOPS_SOURCE", help="Desired state: a path.")
+@click.option(
+    "--source",
+    required=True,
+    envvar="ECS_GITOPS_SOURCE",
+    help="Desired state: a path, git+file:///repo[#ref=...], git+https://... or s3://bucket/prefix/.",
+)
 @click.option("--service", default=None, help="Only this EcsService.")
 @aws_options
 def verify(source: str, service: str | None, **opts: Any) -> None:
@@ -32,7 +37,7 @@ def verify(source: str, service: str | None, **opts: Any) -> None:
     Images in ECR, the execution and task roles (and what the execution role may do),
     secrets, log groups, target groups, subnets and security groups."""
     obs_logging.configure(opts["log_level"], opts["log_format"])
-    result, _ = load_source(source, service)
+    result, _ = load_source(source, service, opts)
     loaded = [
         item
         for item in result.loaded

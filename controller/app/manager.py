@@ -266,9 +266,9 @@ class Controller:
         self._enqueue_all(changed_keys(before, self.desired))
         # The loaded state lives until the next revision: frozen, full collections during
         # resyncs (botocore's parsing allocates plenty) stop walking it. About a third of
-        # a no-op resync's CPU at 1,000 services (bench/noop_resync.py).
+        # a no-op resync's CPU at 1,000 services (bench/noop_resync.py). No collection
+        # first: it would delay the workers; garbage frozen with it waits for the unfreeze.
         del before
-        gc.collect()
         gc.freeze()
         if self.prune_blocked is None:
             await self._scan_for_prune()

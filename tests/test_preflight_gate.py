@@ -47,6 +47,8 @@ def test_block_mode_stops_before_any_task_set(emulated: Any, tmp_path: Path) -> 
     deployed = run_cli("sync", *args, "--timeout", "60")
     assert deployed.returncode == 0, deployed.stderr
     assert "not enforced (nothing it names exists here)" in deployed.stderr
+    assert "preflight problems, not enforced: " in deployed.stderr  # the log event
+    assert "no task set created" not in deployed.stderr  # it was created, and says so
     assert len(task_sets(emulated.endpoint_url)) == 1
 
 

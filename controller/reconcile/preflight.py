@@ -86,8 +86,9 @@ def blocking(problems: Iterable[Problem]) -> list[Problem]:
     return [p for p in problems if p.blocking]
 
 
-def summary(problems: Iterable[Problem], limit: int = 3) -> str:
-    """The Degraded message for a blocked rollout ("" when nothing blocks)."""
+def summary(problems: Iterable[Problem], limit: int = 3, *, blocked: bool = True) -> str:
+    """The Degraded message for a blocked rollout ("" when nothing blocks); with
+    blocked=False the same problems as let through (auto on an unprovisioned account, warn)."""
     errors = blocking(problems)
     if not errors:
         return ""
@@ -95,7 +96,10 @@ def summary(problems: Iterable[Problem], limit: int = 3) -> str:
     more = (
         f" (and {len(errors) - limit} more: run `ecs-gitops verify`)" if len(errors) > limit else ""
     )
-    return f"preflight failed, no task set created: {shown}{more}"
+    head = (
+        "preflight failed, no task set created" if blocked else "preflight problems, not enforced"
+    )
+    return f"{head}: {shown}{more}"
 
 
 def dotted(path: DocPath) -> str:

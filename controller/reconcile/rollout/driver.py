@@ -285,6 +285,7 @@ async def _preflight(r: RolloutInput) -> tuple[str, str]:
     if not problems:
         return "", ""
     region = r.ctx.region_of(r.service.spec.region)
+    enforced = mode == "block" or (mode == "auto" and result.provisioned)
     if mode == "block":
         reason = "--preflight block"
     elif mode == "auto" and result.provisioned:
@@ -296,10 +297,9 @@ async def _preflight(r: RolloutInput) -> tuple[str, str]:
         )
     else:
         reason = "--preflight warn"
-    enforced = mode == "block" or (mode == "auto" and result.provisioned)
     log.warning(
         "preflight_failed",
-        problems=summary(problems),
+        problems=summary(problems, blocked=enforced),
         mode=mode,
         enforced=enforced,
         reason=reason,

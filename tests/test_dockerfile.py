@@ -38,7 +38,7 @@ from pathlib import Path
 import pytest
 from packaging.requirements import Requirement
 
-from controller.loader.checks import SECRET_NAME
+from controller.loader.checks.task_definition import SECRET_NAME
 
 REPO = Path(__file__).resolve().parent.parent
 DOCKERFILE = REPO / "Dockerfile"

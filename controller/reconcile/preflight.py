@@ -1,6 +1,6 @@
 """Preflight: what would make a new task set fail, found before any task is launched.
 
-Validation (loader/checks.py) knows only the files; these checks ask AWS whether what the
+Validation (loader/checks/) knows only the files; these checks ask AWS whether what the
 files name exists and fits, aimed at the seed's pitfalls: the image was pushed (ECR
 DescribeImages); the execution and task roles exist and trust ecs-tasks.amazonaws.com,
 and the execution role may pull the image, write the logs and read the secrets (pitfalls 2

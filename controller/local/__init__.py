@@ -3,8 +3,9 @@
 A moto server on 127.0.0.1 plus an ECS emulator that makes task sets and services behave
 like Fargate: computedDesiredCount from the scale, tasks PENDING then RUNNING after a
 delay, STABILIZING / STEADY_STATE following the counts, stopped tasks with ECS's reasons
-and stop codes, and failure modes chosen by image tag ("crashloop", "pullfail",
-"doesnotexist", "unhealthy", "slow"). It pre-creates the subnets and security groups the
+and stop codes, failure modes chosen by image tag ("crashloop", "pullfail",
+"doesnotexist", "unhealthy", "lbfail", "slow"), and tasks registered on their target
+groups with the health an ALB would report. It pre-creates the subnets and security groups the
 examples name. It is emulated, never real AWS: see `EMULATED_BANNER`.
 
 Only this package imports moto; the controller reaches it over HTTP via `endpoint_url`.
@@ -12,6 +13,7 @@ Only this package imports moto; the controller reaches it over HTTP via `endpoin
     config.py   timings, failure modes, ECS's reason strings (no moto)
     network.py  subnet-aaa / sg-xxx made to exist in moto's EC2
     tasks.py    one task's lifecycle on moto's Task objects
+    targets.py  tasks registered on their ELBv2 target groups, with target health
     patches.py  fixes to moto's ECS backend while the emulator runs
     driver.py   the scheduler tick: task sets, deployments, counts, events
     server.py   EmulatedAws: server, lock, driver thread
@@ -22,6 +24,7 @@ from controller.local.config import (
     DEFAULT_FAILURE_MODES,
     EMULATED_BANNER,
     HEALTHY,
+    LB_FAIL,
     PULL_FAIL,
     SLOW,
     UNHEALTHY,
@@ -37,6 +40,7 @@ __all__ = [
     "DEFAULT_FAILURE_MODES",
     "EMULATED_BANNER",
     "HEALTHY",
+    "LB_FAIL",
     "PULL_FAIL",
     "SLOW",
     "UNHEALTHY",

@@ -49,10 +49,19 @@ class FailureMode:
     exit_code: int = 1
     unhealthy: bool = False
     """Runs, reports UNHEALTHY, and the scheduler stops it for failed health checks."""
+    target_unhealthy: bool = False
+    """Runs and settles, but its load-balancer targets fail the ELB's health checks (the
+    app answers 5xx on its health path). ECS replacing such tasks is not emulated, so the
+    controller's target-health gate is what notices."""
 
     @property
     def healthy(self) -> bool:
-        return not (self.pull_fails or self.unhealthy or self.crash_after_factor is not None)
+        return not (
+            self.pull_fails
+            or self.unhealthy
+            or self.target_unhealthy
+            or self.crash_after_factor is not None
+        )
 
 
 HEALTHY = FailureMode("healthy")
@@ -60,12 +69,14 @@ SLOW = FailureMode("slow", start_delay_factor=10.0)
 CRASHLOOP = FailureMode("crashloop", crash_after_factor=0.5, exit_code=1)
 PULL_FAIL = FailureMode("pullfail", pull_fails=True)
 UNHEALTHY = FailureMode("unhealthy", unhealthy=True)
+LB_FAIL = FailureMode("lbfail", target_unhealthy=True)
 
 DEFAULT_FAILURE_MODES: Mapping[str, FailureMode] = {
     "crashloop": CRASHLOOP,
     "pullfail": PULL_FAIL,
     "doesnotexist": PULL_FAIL,
     "unhealthy": UNHEALTHY,
+    "lbfail": LB_FAIL,
     "slow": SLOW,
 }
 """Substring of an image *tag* -> behaviour; first match in this order wins."""

@@ -12,7 +12,9 @@ holds (any account, any region):
 3. ECS-controller services get the same treatment through their `deployments` (a new
    task definition starts a new PRIMARY deployment; the old one drains as it settles);
 4. tasks whose owner is gone are stopped, service and cluster counts are summed, service
-   events are written the way ECS words them, and STOPPED tasks beyond the cap are dropped.
+   events are written the way ECS words them, and STOPPED tasks beyond the cap are dropped;
+5. tasks past PENDING are registered on their owner's target groups and the rest
+   deregistered (targets.py), as ECS does for services with loadBalancers.
 """
 
 from __future__ import annotations
@@ -44,6 +46,7 @@ from controller.local.config import (
     computed_desired_count,
 )
 from controller.local.network import network_present, precreate_network
+from controller.local.targets import Targets
 from controller.local.tasks import PENDING_STATES, TaskBook, adopt, advance, begin_stop, launch_task
 
 log = structlog.get_logger("controller.local")
@@ -81,6 +84,7 @@ class Driver:
         self.book = book
         self._steady: dict[str, bool] = {}
         self._last_placement_error: dict[str, str] = {}
+        self.targets = Targets(book)
 
     def tick(self, now: float | None = None) -> None:
         now = time.monotonic() if now is None else now
@@ -97,6 +101,7 @@ class Driver:
         """Drop per-service memory (after a reset: the same ARNs may come back fresh)."""
         self._steady.clear()
         self._last_placement_error.clear()
+        self.targets.forget()
 
     def ensure_network(self) -> None:
         cfg = self.config
@@ -154,6 +159,7 @@ class Driver:
                     self._stop(orphan, REASON_SCALING.format(deployment=owner), now)
         self._cluster_counts(backend)
         self._prune_stopped(backend)
+        self.targets.sync(backend)
 
     def _task_sets(
         self,

@@ -15,7 +15,8 @@ same process behaves as stock moto again afterwards. What real ECS does, and mot
 - RunTask/StartTask tasks start PENDING; StopTask sets stopCode UserInitiated.
 - ListTasks filters on serviceName and defaults desiredStatus to RUNNING.
 moto's `ecs::task` state manager is set to manual progression, so tasks no longer drift
-to STOPPED as they are described: their state is the driver's alone.
+to STOPPED as they are described: their state is the driver's alone. ELBv2's target
+health answers with the state the driver keeps for the targets it registers (targets.py).
 All wrappers run inside moto's request threads with the emulator's lock already held.
 """
 
@@ -35,6 +36,8 @@ from moto.ecs.models import EC2ContainerServiceBackend, Service, Task, TaskDefin
 from moto.moto_api import state_manager
 
 from controller.local.config import STOP_CODE_USER, EmulatorConfig, computed_desired_count
+from controller.local.targets import install as install_targets
+from controller.local.targets import uninstall as uninstall_targets
 from controller.local.tasks import TaskBook, adopt, stop_now
 
 Backend = EC2ContainerServiceBackend
@@ -109,12 +112,14 @@ class MotoPatches:
         self._originals[requirements] = Backend.__dict__[requirements]
         setattr(Backend, requirements, staticmethod(self._resource_requirements))
         state_manager.set_transition(TASK_MODEL, NEVER)
+        install_targets()
 
     def uninstall(self) -> None:
         for name, original in self._originals.items():
             setattr(Backend, name, original)
         self._originals.clear()
         state_manager.unset_transition(TASK_MODEL)
+        uninstall_targets()
 
     def _call(self, name: str, backend: Backend, *args: Any, **kwargs: Any) -> Any:
         return self._originals[name](backend, *args, **kwargs)

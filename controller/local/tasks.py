@@ -167,7 +167,7 @@ def _container(
     container.exitCode = None  # type: ignore[assignment]
     container.health_status = "UNKNOWN"
     container.network_interfaces = [
-        {"attachmentId": a["id"], "privateIpv4Address": _detail(a, "privateIPv4Address")}
+        {"attachmentId": a["id"], "privateIpv4Address": detail(a, "privateIPv4Address")}
         for a in task.attachments
     ]
     _set(
@@ -318,13 +318,13 @@ def _release_network(task: Task) -> None:
         if attachment.get("status") == "DELETED":
             continue
         attachment["status"] = "DELETED"
-        eni_id = _detail(attachment, "networkInterfaceId")
+        eni_id = detail(attachment, "networkInterfaceId")
         if eni_id:
             ec2.enis.pop(eni_id, None)
 
 
 def _availability_zone(task: Task) -> str | None:
-    subnet_id = next((_detail(a, "subnetId") for a in task.attachments), None)
+    subnet_id = next((detail(a, "subnetId") for a in task.attachments), None)
     if not subnet_id:
         return f"{task.region_name}a"
     ec2 = ec2_backends[task._account_id][task.region_name]
@@ -339,7 +339,7 @@ def _resolved_platform(version: str | None) -> str:
     return "1.4.0" if version in (None, "", "LATEST") else str(version)
 
 
-def _detail(attachment: dict[str, Any], name: str) -> str | None:
+def detail(attachment: dict[str, Any], name: str) -> str | None:
     for detail in attachment.get("details", []):
         if detail.get("name") == name:
             return str(detail.get("value"))

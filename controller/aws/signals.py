@@ -60,7 +60,15 @@ class Signals:
                     str(target.get("Id")),
                     target.get("Port"),
                     str(health.get("State", "unknown")),
-                    str(health.get("Description") or health.get("Reason") or ""),
+                    # the code (Target.FailedHealthChecks) and ELB's words for it
+                    " ".join(
+                        part
+                        for part in (
+                            health.get("Reason"),
+                            f"({health['Description']})" if health.get("Description") else None,
+                        )
+                        if part
+                    ),
                 )
             )
         return out

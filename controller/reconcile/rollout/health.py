@@ -184,13 +184,17 @@ async def judge(
             and task_set.pending_count == 0
             and task_set.stability_status in (None, "STEADY_STATE")
         )
+    why = ""
     if healthy and want > 0:
         unhealthy, why = await _target_state(ecs, signals, cluster, spec, task_set)
         if unhealthy:
             healthy = False
+            # "unhealthy" is already the load balancer's verdict after its own threshold
+            # of failed checks; like ECS, it counts once the grace period has passed since
+            # the set's tasks started (not since the current canary step)
             grace = spec.health_check_grace_period_seconds or 0
-            started = since or task_set.created_at
-            if started is not None and (now - started).total_seconds() > grace + 60:
+            born = task_set.created_at or since
+            if born is not None and (now - born).total_seconds() > grace:
                 return Verdict(False, True, why, counts, reasons)
     if healthy:
         return Verdict(True, counts=counts, stopped_reasons=reasons)
@@ -201,7 +205,8 @@ async def judge(
             False,
             True,
             f"not healthy after progressDeadlineSeconds ({deadline} s): "
-            f"{counts.running}/{counts.desired} running, {counts.pending} pending",
+            f"{counts.running}/{counts.desired} running, {counts.pending} pending"
+            + (f"; {why}" if why else ""),
             counts,
             reasons,
         )

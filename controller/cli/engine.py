@@ -25,7 +25,13 @@ from controller.api import EcsService, Resource
 from controller.api.files import FileTree
 from controller.aws.client import AwsClients, AwsSettings
 from controller.aws.s3 import S3Store
-from controller.cli.options import LOCAL_ADDR, aws_options, preflight_option, resolve_region
+from controller.cli.options import (
+    LOCAL_ADDR,
+    aws_options,
+    preflight_option,
+    resolve_region,
+    source_option,
+)
 from controller.cli.progress import SyncProgress
 from controller.errors import EcsGitopsError
 from controller.loader import LoadResult, load_tree
@@ -120,12 +126,7 @@ async def aws_session(
 
 
 @click.command()
-@click.option(
-    "--source",
-    required=True,
-    envvar="ECS_GITOPS_SOURCE",
-    help="Desired state: a path, git+file:///repo[#ref=...], git+https://... or s3://bucket/prefix/.",
-)
+@source_option
 @click.option("--service", default=None, help="Only this EcsService.")
 @click.option("--color/--no-color", default=None, help="Default: colour on a terminal.")
 @aws_options
@@ -194,12 +195,7 @@ def diff(source: str, service: str | None, color: bool | None, **opts: Any) -> N
 
 
 @click.command()
-@click.option(
-    "--source",
-    required=True,
-    envvar="ECS_GITOPS_SOURCE",
-    help="Desired state: a path, git+file:///repo[#ref=...], git+https://... or s3://bucket/prefix/.",
-)
+@source_option
 @click.option("--service", default=None, help="Only this EcsService.")
 @click.option(
     "--timeout",

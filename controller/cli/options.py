@@ -41,6 +41,17 @@ def log_options(func: F) -> F:
     )(func)
 
 
+def source_option(func: F) -> F:
+    """--source, the desired state, as every command that reads one takes it."""
+    return click.option(
+        "--source",
+        required=True,
+        envvar=env("source"),
+        help="Desired state: a path, git+file:///repo[#ref=main&path=deploy/], "
+        "git+https://..., git+ssh://... or s3://bucket/prefix/.",
+    )(func)
+
+
 def preflight_option(func: F) -> F:
     """--preflight for the commands that create task sets (sync, run)."""
     return click.option(

@@ -16,7 +16,7 @@ from controller.aws.lease import DynamoDbLease
 from controller.aws.s3 import S3Store, SqsEventQueue
 from controller.cli.actions import api_token
 from controller.cli.engine import aws_session
-from controller.cli.options import LOCAL_ADDR, aws_options, env, preflight_option
+from controller.cli.options import LOCAL_ADDR, aws_options, env, preflight_option, source_option
 from controller.errors import EcsGitopsError
 from controller.observability import logging as obs_logging
 from controller.runtime.lease import LeaderElector, default_identity
@@ -24,12 +24,7 @@ from controller.sources.base import open_source
 
 
 @click.command()
-@click.option(
-    "--source",
-    required=True,
-    envvar=env("source"),
-    help="A path, git+file:///repo#ref=main&path=deploy/, git+https://..., git+ssh://...",
-)
+@source_option
 @click.option(
     "--poll-interval",
     type=float,

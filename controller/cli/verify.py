@@ -15,7 +15,7 @@ import click
 
 from controller.api import EcsService
 from controller.cli.engine import aws_session, load_source
-from controller.cli.options import aws_options
+from controller.cli.options import aws_options, source_option
 from controller.errors import EcsGitopsError
 from controller.observability import logging as obs_logging
 from controller.reconcile.context import Context
@@ -23,12 +23,7 @@ from controller.reconcile.preflight import Problem, preflight
 
 
 @click.command()
-@click.option(
-    "--source",
-    required=True,
-    envvar="ECS_GITOPS_SOURCE",
-    help="Desired state: a path, git+file:///repo[#ref=...], git+https://... or s3://bucket/prefix/.",
-)
+@source_option
 @click.option("--service", default=None, help="Only this EcsService.")
 @aws_options
 def verify(source: str, service: str | None, **opts: Any) -> None:

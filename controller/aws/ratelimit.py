@@ -239,10 +239,6 @@ class TokenBucket:
         self._refill()
         return self._tokens
 
-    @property
-    def waiting(self) -> int:
-        return sum(not f.done() for _, _, f in self._waiters)
-
     def _refill(self) -> None:
         now = self._clock()
         elapsed = now - self._stamp
@@ -261,7 +257,8 @@ class TokenBucket:
     async def acquire(self, priority: int = 0) -> float:
         """Wait for a token; returns the seconds waited."""
         self._refill()
-        if self._tokens >= 1.0 - EPSILON and not self.waiting:
+        # anyone in line goes first (a cancelled entry only until the dispatcher drops it)
+        if self._tokens >= 1.0 - EPSILON and not self._waiters:
             self._tokens -= 1.0
             return 0.0
         started = self._clock()

@@ -11,9 +11,10 @@ failed checks) once healthCheckGracePeriodSeconds have passed since the set was 
 
 from __future__ import annotations
 
+import contextlib
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -76,6 +77,37 @@ def healthy_on(endpoint: str, group: str, ips: set[str]) -> bool:
     return targets(endpoint, group) == dict.fromkeys(ips, (8080, "healthy", ""))
 
 
+@contextlib.contextmanager
+def watching(endpoint: str, group: str) -> Iterator[set[tuple[int, str, str]]]:
+    """Every (port, state, reason) the target group reports while the block runs, polled
+    every 10 ms: some states last only a tick or two (unhealthy until ECS stops the task,
+    or until the controller rolls the set back)."""
+    seen: set[tuple[int, str, str]] = set()
+    stop = threading.Event()
+
+    def watch() -> None:
+        client = elbv2(endpoint)
+        while not stop.is_set():
+            found = client.describe_target_health(TargetGroupArn=group)
+            seen.update(
+                (
+                    d["Target"]["Port"],
+                    d["TargetHealth"]["State"],
+                    d["TargetHealth"].get("Reason", ""),
+                )
+                for d in found["TargetHealthDescriptions"]
+            )
+            time.sleep(0.01)
+
+    watcher = threading.Thread(target=watch)
+    watcher.start()
+    try:
+        yield seen
+    finally:
+        stop.set()
+        watcher.join()
+
+
 async def test_healthy_rollout_moves_the_targets_to_the_new_set(
     emulated: Any, tmp_path: Path
 ) -> None:
@@ -114,15 +146,10 @@ async def test_unhealthy_targets_roll_the_rollout_back(emulated: Any, tmp_path: 
     eventually(lambda: healthy_on(endpoint, alb.blue, old_ips))
 
     write(root, alb, "v2-lbfail", BLUE_GREEN)
-    seen: set[tuple[int, str, str]] = set()
-
-    def sample(key: Any, status: Any) -> None:
-        if key.kind == "EcsService":
-            seen.update(targets(endpoint, alb.green).values())
-
     started = time.monotonic()
-    async with AwsClients(AwsSettings(REGION, endpoint)) as aws:
-        outcome = await sync_all(load(root), Context(aws), within=30, on_status=sample)
+    with watching(endpoint, alb.green) as seen:
+        async with AwsClients(AwsSettings(REGION, endpoint)) as aws:
+            outcome = await sync_all(load(root), Context(aws), within=30)
     # no grace period set: rolled back as soon as the ALB says unhealthy, long before
     # progressDeadlineSeconds (600 s)
     assert time.monotonic() - started < 20
@@ -148,30 +175,7 @@ async def test_failing_container_health_checks_make_targets_unhealthy(
     endpoint = emulated.endpoint_url
     alb = make_alb(endpoint)
     root = write(tmp_path / "src", alb, "v1-unhealthy", BLUE_GREEN)
-    seen: set[tuple[int, str, str]] = set()
-    stop = threading.Event()
-
-    def watch() -> None:
-        # each task's target is unhealthy only while ECS stops it (a tick or two)
-        client = elbv2(endpoint)
-        while not stop.is_set():
-            found = client.describe_target_health(TargetGroupArn=alb.blue)
-            seen.update(
-                (
-                    d["Target"]["Port"],
-                    d["TargetHealth"]["State"],
-                    d["TargetHealth"].get("Reason", ""),
-                )
-                for d in found["TargetHealthDescriptions"]
-            )
-            time.sleep(0.01)
-
-    watcher = threading.Thread(target=watch)
-    watcher.start()
-    try:
+    with watching(endpoint, alb.blue) as seen:
         outcome = await sync(endpoint, root, within=10)
-    finally:
-        stop.set()
-        watcher.join()
     assert "Task failed container health checks" in service_status(outcome).message
     assert (8080, "unhealthy", "Target.FailedHealthChecks") in seen, seen

@@ -242,13 +242,16 @@ def _from_step(status: ResourceStatus, step: Step) -> Result:
     status.rollout = step.rollout
     status.message = step.message
     status.stopped_reasons = step.stopped_reasons
-    if step.health == "Degraded" and step.rollout.phase in ("RolledBack", "Aborted", "Failed"):
-        status.conditions = conditions_for(status, stalled_reason=step.rollout.phase)
-        return Result(status, step.requeue_after, step.changed, step.events)
-    if step.rollout.phase == "Blocked":  # preflight: looked at again, but stuck until fixed
-        status.conditions = conditions_for(status, stalled_reason="PreflightFailed")
-        return Result(status, step.requeue_after, step.changed, step.events)
-    return _finish(status, step.requeue_after, step.changed, step.events)
+    phase = step.rollout.phase
+    stalled = None
+    if step.health == "Degraded" and phase in ("RolledBack", "Aborted", "Failed"):
+        stalled = phase
+    elif phase == "Blocked":  # preflight: looked at again, but stuck until fixed
+        stalled = "PreflightFailed"
+    if stalled is None:
+        return _finish(status, step.requeue_after, step.changed, step.events)
+    status.conditions = conditions_for(status, stalled_reason=stalled)
+    return Result(status, step.requeue_after, step.changed, step.events)
 
 
 def _from_hook(

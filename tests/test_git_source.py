@@ -518,16 +518,6 @@ def test_internal_reprs_hold_no_secret(monkeypatch: pytest.MonkeyPatch, tmp_path
         assert ":pw@" not in text
 
 
-def test_ssh_key_file_goes_to_git_ssh_command(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setenv("ECS_GITOPS_GIT_SSH_KEY_FILE", "/keys/deploy key")
-    url, env, _ = remote_auth("ssh://git@github.com/org/repo.git")
-    assert url == "ssh://git@github.com/org/repo.git"
-    command = env["GIT_SSH_COMMAND"]
-    assert "-i '/keys/deploy key'" in command
-    assert "IdentitiesOnly=yes" in command
-    assert "StrictHostKeyChecking=accept-new" in command
-
-
 # -- specs --------------------------------------------------------------------------------
 
 
@@ -557,7 +547,9 @@ def test_bad_specs(spec: str, error: type[Exception], message: str, tmp_path: Pa
         open_source(spec, cache_dir=tmp_path, poll_interval=1)
 
 
-def test_remote_specs(tmp_path: Path) -> None:
+def test_remote_specs(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    (tmp_path / "known_hosts").write_text("host ssh-ed25519 AAAA\n")
+    monkeypatch.setenv("ECS_GITOPS_GIT_KNOWN_HOSTS_FILE", str(tmp_path / "known_hosts"))
     source = open_source(
         "git+ssh://git@host/org/repo.git#ref=v1.2&path=deploy/", cache_dir=tmp_path, poll_interval=5
     )

@@ -15,6 +15,7 @@ import re
 import shutil
 import tempfile
 import time
+import urllib.parse
 from pathlib import Path
 
 from controller.errors import SourceError, SourceNotFound
@@ -26,6 +27,7 @@ from controller.sources.gitcli import (
     check_subpath,
     git_env,
     remote_auth,
+    ssh_command,
 )
 from controller.sources.gittree import commit_time, commit_tree
 
@@ -204,6 +206,8 @@ class RemoteGitSource:
         display: str | None = None,
         timeout: float = REMOTE_TIMEOUT,
     ) -> None:
+        if urllib.parse.urlsplit(url).scheme == "ssh":
+            ssh_command()  # no host keys and no opt-out: refused before anything starts
         self._url = url
         self._display = display or redact_url(url)
         self.ref = check_ref(ref) if ref else None

@@ -3,7 +3,9 @@
 git runs with no shell, a timeout, no terminal prompt and C messages, and a failure's
 stderr is sorted into the SourceError kinds. Credentials reach git only through its
 environment (`remote_auth`: an http header or GIT_SSH_COMMAND, never argv), and anything
-it prints passes through redaction before it is shown.
+it prints passes through redaction before it is shown. ssh is always ours (`ssh_command`):
+no ssh_config, host keys checked strictly against the operator's known_hosts file, and
+trust-on-first-use only when the operator asked for it by name.
 """
 
 from __future__ import annotations
@@ -147,9 +149,10 @@ def remote_auth(url: str) -> tuple[str, dict[str, str], tuple[str, ...]]:
     """(the URL git is given, extra environment, values to redact) for a remote, built
     from the environment now. Credentials never travel in argv: an https token (from
     ECS_GITOPS_GIT_TOKEN[_FILE], else the URL's user:password) becomes an Authorization
-    header scoped to the host, passed as GIT_CONFIG_* variables; ssh gets its key file
-    through GIT_SSH_COMMAND. Without either, git's own credential helpers and ssh agent
-    work as usual."""
+    header scoped to the host, passed as GIT_CONFIG_* variables; ssh runs as
+    `ssh_command` says (GIT_SSH_COMMAND outranks any core.sshCommand or GIT_SSH). Without
+    a token, git's own credential helpers work as usual; without a key file, ssh's default
+    identities and agent do."""
     try:
         parts = urllib.parse.urlsplit(url)
         env_token = read_secret("ECS_GITOPS_GIT_TOKEN")
@@ -162,13 +165,10 @@ def remote_auth(url: str) -> tuple[str, dict[str, str], tuple[str, ...]]:
     extra: dict[str, str] = {}
     if parts.scheme == "ssh":
         netloc = f"{parts.username}@{hostport}" if parts.username else hostport
-        ssh = ["ssh", "-o", "BatchMode=yes", "-o", "StrictHostKeyChecking=accept-new"]
-        if key_file:
-            ssh += ["-i", key_file, "-o", "IdentitiesOnly=yes"]
-        if known := os.environ.get("ECS_GITOPS_GIT_KNOWN_HOSTS_FILE"):
-            ssh += ["-o", f"UserKnownHostsFile={known}", "-o", "StrictHostKeyChecking=yes"]
-        if key_file or known or "GIT_SSH_COMMAND" not in os.environ:
-            extra["GIT_SSH_COMMAND"] = shlex.join(ssh)
+        try:
+            extra.update(GIT_SSH_COMMAND=ssh_command(key_file), GIT_SSH_VARIANT="ssh")
+        except UsageError as exc:
+            raise SourceAuthError(f"{redact_url(url)}: {exc}") from None
         return urllib.parse.urlunsplit(parts._replace(netloc=netloc)), extra, (password,)
     token = env_token.decode() if env_token else password
     secrets = tuple(s for s in (token, password, user if password else "") if s)
@@ -182,3 +182,46 @@ def remote_auth(url: str) -> tuple[str, dict[str, str], tuple[str, ...]]:
         extra["GIT_CONFIG_COUNT"] = str(count + 1)
         secrets += (basic,)
     return urllib.parse.urlunsplit(parts._replace(netloc=hostport)), extra, secrets
+
+
+KNOWN_HOSTS_ENV = "ECS_GITOPS_GIT_KNOWN_HOSTS_FILE"
+INSECURE_HOST_KEYS_ENV = "ECS_GITOPS_GIT_INSECURE_ACCEPT_NEW_HOST_KEYS"
+_TRUE, _FALSE = ("1", "true", "yes", "on"), ("", "0", "false", "no", "off")
+
+
+def ssh_command(key_file: str | None = None) -> str:
+    """The ssh command git runs for a git+ssh source (GIT_SSH_COMMAND); UsageError when
+    the operator said neither which host keys to trust nor that any key will do.
+
+    Whoever answers on the host's address chooses what we deploy, so, as Flux requires
+    known_hosts, the server's key must be in ECS_GITOPS_GIT_KNOWN_HOSTS_FILE (checked
+    strictly, that file only, never written to); trust-on-first-use, which on a fresh
+    Fargate task trusts whatever key answers at each start, takes an explicit
+    ECS_GITOPS_GIT_INSECURE_ACCEPT_NEW_HOST_KEYS=true. ssh keeps the first value it reads
+    of an option, so each is given once, before anything git appends; `-F /dev/null`
+    keeps ssh_config files (a ProxyCommand, a laxer StrictHostKeyChecking) out of it. A
+    key file is the only identity offered: no agent, no default keys."""
+    known = os.environ.get(KNOWN_HOSTS_ENV, "")
+    insecure = os.environ.get(INSECURE_HOST_KEYS_ENV, "").strip().lower()
+    if insecure not in _TRUE + _FALSE:
+        raise UsageError(f"{INSECURE_HOST_KEYS_ENV}={insecure!r}: use true or false")
+    ssh = ["ssh", "-F", "/dev/null", "-o", "BatchMode=yes"]
+    if known:
+        if not os.access(known, os.R_OK) or not Path(known).is_file() or '"' in known:
+            raise UsageError(f"{KNOWN_HOSTS_ENV}={known}: no such readable file")
+        # quoted, as the option takes a list of files; %% as ssh expands %-tokens in it
+        listed = '"' + known.replace("%", "%%") + '"'
+        ssh += ["-o", "StrictHostKeyChecking=yes", "-o", f"UserKnownHostsFile={listed}",
+                "-o", "GlobalKnownHostsFile=/dev/null", "-o", "UpdateHostKeys=no"]  # fmt: skip
+    elif insecure in _TRUE:
+        ssh += ["-o", "StrictHostKeyChecking=accept-new"]
+    else:
+        raise UsageError(
+            f"a git+ssh source needs the server's host key: set {KNOWN_HOSTS_ENV} to a "
+            "known_hosts file (`ssh-keyscan HOST`, checked against the fingerprints the Git "
+            f"host publishes), or {INSECURE_HOST_KEYS_ENV}=true to trust whatever key the "
+            "address answers with (whoever answers chooses what is deployed)"
+        )
+    if key_file:
+        ssh += ["-i", key_file, "-o", "IdentitiesOnly=yes", "-o", "IdentityAgent=none"]
+    return shlex.join(ssh)

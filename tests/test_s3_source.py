@@ -19,7 +19,13 @@ from aiobotocore.session import get_session
 from controller.api.files import MAX_FILE_BYTES
 from controller.aws.client import AwsClients, AwsSettings
 from controller.aws.s3 import S3Page, S3Store, SqsEventQueue, parse_event, queue_region
-from controller.errors import SourceAuthError, SourceNotFound, SourceUnsupported, UsageError
+from controller.errors import (
+    SourceAuthError,
+    SourceError,
+    SourceNotFound,
+    SourceUnsupported,
+    UsageError,
+)
 from controller.loader.loader import load_tree
 from controller.sources import EventQueue, ObjectStore, S3Source, open_source
 from controller.sources.objects import ObjectTree
@@ -273,6 +279,23 @@ async def test_oversized_objects_are_refused_naming_the_key(
     assert calls(aws, "GetObject") == 2  # ok.yaml and the marker; never the big one
     with pytest.raises(Exception, match=r"apps/big.yaml: object is 4.0 MiB"):
         artifact.tree.read("apps/big.yaml")
+
+
+async def test_a_snapshot_over_the_revision_budget_is_refused_before_any_read(
+    s3: Any, aws: AwsClients, tmp_path: Path
+) -> None:
+    padded = cluster("c") + "#" + "x" * (10 * 1024 - len(cluster("c")) - 2) + "\n"
+    upload(s3, {f"c{i}.yaml": padded for i in range(11)}, marker=SHA1)  # 110 KiB
+    src = open_source(
+        SPEC,
+        cache_dir=tmp_path,
+        poll_interval=1,
+        object_store_factory=lambda region: S3Store(aws, region),
+        max_revision_bytes=100 * 1024,
+    )
+    with pytest.raises(SourceError, match=r"\(112640 bytes\), more than the revision budget"):
+        await src.fetch()
+    assert calls(aws, "GetObject") == 0
 
 
 async def test_an_object_changed_between_list_and_get_is_listed_again(

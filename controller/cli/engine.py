@@ -42,24 +42,30 @@ from controller.reconcile.driver import sync_all
 from controller.reconcile.hooks import task_index
 from controller.reconcile.plan import plan_resource
 from controller.sources.base import open_source
+from controller.sources.budget import MAX_REVISION_BYTES
 from controller.sources.directory import open_path
 
 
 def open_tree(source: str, opts: dict[str, Any] | None = None) -> FileTree:
     """A plain path as it is on disk; a git+... URL at its committed ref; an s3:// prefix
     at its last complete upload (read with the command's AWS options)."""
+    o = opts or {}
+    budget: int = o.get("max_revision_bytes", MAX_REVISION_BYTES)
     if "://" in source:
         cache = Path(tempfile.gettempdir()) / "ecs-gitops-cache"
 
         async def fetch() -> FileTree:
             if not source.lower().startswith("s3://"):
-                return (await open_source(source, cache_dir=cache).fetch()).tree
-            o = opts or {}
+                opened = open_source(source, cache_dir=cache, max_revision_bytes=budget)
+                return (await opened.fetch()).tree
             async with aws_session(
                 o.get("region"), o.get("endpoint_url"), o.get("local", False)
             ) as aws:
                 opened = open_source(
-                    source, cache_dir=cache, object_store_factory=lambda r: S3Store(aws, r)
+                    source,
+                    cache_dir=cache,
+                    object_store_factory=lambda r: S3Store(aws, r),
+                    max_revision_bytes=budget,
                 )
                 return (await opened.fetch()).tree  # read into memory: outlives the client
 
@@ -69,7 +75,12 @@ def open_tree(source: str, opts: dict[str, Any] | None = None) -> FileTree:
             raise click.UsageError(str(exc)) from None
     if not os.path.exists(source):
         raise click.UsageError(f"source {source!r} does not exist")
-    return open_path(source)
+    tree = open_path(source, budget)
+    try:
+        tree.check_budget(tree.manifest_paths())
+    except EcsGitopsError as exc:
+        raise click.UsageError(str(exc)) from None
+    return tree
 
 
 def load_source(

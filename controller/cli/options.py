@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import re
 from collections.abc import Callable
 from typing import Any, TypeVar
 
@@ -10,6 +11,7 @@ import click
 
 from controller.observability import logging as obs_logging
 from controller.reconcile.context import PREFLIGHT_MODES
+from controller.sources.budget import MAX_REVISION_BYTES
 
 ENV_PREFIX = "ECS_GITOPS"
 LOCAL_ADDR = "127.0.0.1:4599"
@@ -17,6 +19,8 @@ LOCAL_ADDR = "127.0.0.1:4599"
 LOCAL_REGION = "ap-northeast-2"
 
 F = TypeVar("F", bound=Callable[..., Any])
+_SIZE = re.compile(r"\s*(\d+)\s*(?:([kmg])i?b?)?\s*", re.IGNORECASE)  # K, M, G are 1024-based
+_UNITS = {"": 1, "k": 1 << 10, "m": 1 << 20, "g": 1 << 30}
 
 
 def env(name: str) -> str:
@@ -41,8 +45,33 @@ def log_options(func: F) -> F:
     )(func)
 
 
+class ByteSize(click.ParamType[int]):
+    """A size in bytes: 33554432, 32MiB, 32Mi, 512KiB, 1GiB."""
+
+    name = "bytes"
+
+    def convert(self, value: Any, param: click.Parameter | None, ctx: click.Context | None) -> int:
+        if isinstance(value, int):
+            return value
+        match = _SIZE.fullmatch(str(value))
+        size = int(match[1]) * _UNITS[(match[2] or "").lower()] if match else 0
+        if size <= 0:
+            self.fail(f"{value!r} is not a size in bytes (e.g. 33554432 or 32MiB)", param, ctx)
+        return size
+
+
 def source_option(func: F) -> F:
-    """--source, the desired state, as every command that reads one takes it."""
+    """--source, the desired state, and its budget, as every command that reads one takes
+    them (the budget reaches the command in its options as max_revision_bytes)."""
+    func = click.option(
+        "--max-revision-bytes",
+        type=ByteSize(),
+        default=MAX_REVISION_BYTES,
+        envvar=env("max_revision_bytes"),
+        show_default="32MiB",
+        help="Refuse a revision whose manifests add up to more (nothing of it is applied); "
+        "the controller's memory must hold several times this.",
+    )(func)
     return click.option(
         "--source",
         required=True,

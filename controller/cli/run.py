@@ -117,6 +117,7 @@ def run(
                 poll_interval=poll_interval,
                 object_store_factory=lambda region: S3Store(aws, region),
                 s3_events=events,
+                max_revision_bytes=opts["max_revision_bytes"],
             )
             banner = None
             if opts["local"]:

@@ -24,6 +24,7 @@ from typing import TYPE_CHECKING, Protocol
 
 from controller.api.files import MAX_FILE_BYTES, FileTree
 from controller.errors import SourceFileError, SourceNotFound, SourceUnsupported, UsageError
+from controller.sources.budget import MAX_REVISION_BYTES
 from controller.sources.directory import DirectoryTree
 
 if TYPE_CHECKING:
@@ -146,9 +147,15 @@ class DirectorySource:
     manifests' paths and contents; wait_for_change recomputes it every second or so."""
 
     def __init__(
-        self, path: str | os.PathLike[str], *, display: str | None = None, poll_interval: float
+        self,
+        path: str | os.PathLike[str],
+        *,
+        display: str | None = None,
+        poll_interval: float,
+        max_revision_bytes: int = MAX_REVISION_BYTES,
     ) -> None:
         self.path = Path(path)
+        self._budget = max_revision_bytes
         self._display = display if display is not None else str(path)
         self._interval = max(0.05, min(poll_interval, DIRECTORY_POLL_SECONDS))
         self._wakeup = Wakeup()
@@ -195,8 +202,14 @@ class DirectorySource:
         if not self.path.is_dir():
             what = "is not a directory" if self.path.exists() else "does not exist"
             raise SourceNotFound(f"source {self._display}: {what}")
-        tree = DirectoryTree(self.path, display_root=self._display, max_file_bytes=MAX_FILE_BYTES)
+        tree = DirectoryTree(
+            self.path,
+            display_root=self._display,
+            max_file_bytes=MAX_FILE_BYTES,
+            max_revision_bytes=self._budget,
+        )
         paths = tree.manifest_paths()
+        tree.check_budget(paths)
         digest = hashlib.sha256()
         data: dict[str, bytes] = {}
         for path in paths:
@@ -245,24 +258,30 @@ def open_source(
     poll_interval: float = 15.0,
     object_store_factory: Callable[[str | None], ObjectStore] | None = None,
     s3_events: EventQueue | None = None,
+    max_revision_bytes: int = MAX_REVISION_BYTES,
 ) -> Source:
     """The Source a --source value names; SourceUnsupported (a usage error) for a spec
     we cannot read, SourceNotFound for a path that does not exist. Nothing is fetched.
 
     s3://bucket/prefix/[#region=R] needs object_store_factory (region or None for the
     default -> an ObjectStore, e.g. controller.aws.s3.S3Store); s3_events is the optional
-    --s3-events-queue (controller.aws.s3.SqsEventQueue), for s3:// sources only."""
+    --s3-events-queue (controller.aws.s3.SqsEventQueue), for s3:// sources only.
+    max_revision_bytes is the revision budget of every kind (budget.py)."""
     scheme = spec.split("://", 1)[0].lower() if "://" in spec else ""
     shown = redact_url(spec)
     if s3_events is not None and scheme != "s3":
         raise UsageError(f"--s3-events-queue applies to s3:// sources only, not {shown}")
     if not scheme:
-        return _open_path(spec, poll_interval)
+        return _open_path(spec, poll_interval, max_revision_bytes)
     if scheme == "s3":
         from controller.sources.s3 import open_s3  # s3.py imports this module
 
         return open_s3(
-            spec, store_factory=object_store_factory, poll_interval=poll_interval, events=s3_events
+            spec,
+            store_factory=object_store_factory,
+            poll_interval=poll_interval,
+            events=s3_events,
+            max_revision_bytes=max_revision_bytes,
         )
     if scheme != "git+file" and scheme not in _REMOTE_SCHEMES:
         raise SourceUnsupported(
@@ -283,6 +302,7 @@ def open_source(
             path=options.get("path", ""),
             display=shown,
             poll_interval=poll_interval,
+            max_revision_bytes=max_revision_bytes,
         )
     if not urllib.parse.urlsplit(url).hostname:
         raise SourceUnsupported(f"{shown}: the URL has no host")
@@ -293,6 +313,7 @@ def open_source(
         cache_dir=cache_dir,
         poll_interval=poll_interval,
         display=shown,
+        max_revision_bytes=max_revision_bytes,
     )
 
 
@@ -313,7 +334,7 @@ def _options(fragment: str, shown: str) -> dict[str, str]:
     return options
 
 
-def _open_path(spec: str, poll_interval: float) -> Source:
+def _open_path(spec: str, poll_interval: float, max_revision_bytes: int) -> Source:
     path = Path(spec)
     if not path.exists():
         raise SourceNotFound(f"{spec}: no such file or directory")
@@ -322,8 +343,16 @@ def _open_path(spec: str, poll_interval: float) -> Source:
     if _in_git(path):
         from controller.sources.git import LocalGitSource
 
-        return LocalGitSource(path, display=spec, display_root=spec, poll_interval=poll_interval)
-    return DirectorySource(path, display=spec, poll_interval=poll_interval)
+        return LocalGitSource(
+            path,
+            display=spec,
+            display_root=spec,
+            poll_interval=poll_interval,
+            max_revision_bytes=max_revision_bytes,
+        )
+    return DirectorySource(
+        path, display=spec, poll_interval=poll_interval, max_revision_bytes=max_revision_bytes
+    )
 
 
 def _in_git(path: Path) -> bool:

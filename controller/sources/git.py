@@ -3,7 +3,8 @@
 Both only name a commit and hand its GitTree over (gittree.py); git itself runs through
 gitcli.py. A checkout's new commits are noticed by stat()ing its ref files, a remote's by
 `git ls-remote`; a remote is fetched one ref at a time into a bare cache repository, and
-only when the ref names a commit the cache does not hold yet.
+only when the ref names a commit the cache does not hold yet, shallow: a repository's
+history is never downloaded, only the commit deployed.
 """
 
 from __future__ import annotations
@@ -20,6 +21,7 @@ from pathlib import Path
 
 from controller.errors import SourceError, SourceNotFound
 from controller.sources.base import Artifact, Wakeup, redact_url
+from controller.sources.budget import MAX_REVISION_BYTES
 from controller.sources.gitcli import (
     REMOTE_TIMEOUT,
     Git,
@@ -51,8 +53,10 @@ class LocalGitSource:
         display: str | None = None,
         display_root: str | None = None,
         poll_interval: float = 15.0,
+        max_revision_bytes: int = MAX_REVISION_BYTES,
     ) -> None:
         self.repo = Path(repo)
+        self._budget = max_revision_bytes
         self.ref = check_ref(ref) if ref else None
         self.path = check_subpath(path)  # relative to repo; to the repository's root once located
         self._display = display or str(repo)
@@ -85,7 +89,13 @@ class LocalGitSource:
         if self._last is not None and self._last.revision == commit:
             return self._last
         try:
-            tree = await commit_tree(self._git, commit, self.path, display_root=self._display_root)
+            tree = await commit_tree(
+                self._git,
+                commit,
+                self.path,
+                display_root=self._display_root,
+                max_revision_bytes=self._budget,
+            )
         except SourceNotFound as exc:
             hint = f"a checkout is read at its last commit on {self.ref}, so commit the files"
             raise SourceNotFound(f"{exc} ({hint})") from None
@@ -205,6 +215,7 @@ class RemoteGitSource:
         poll_interval: float = 15.0,
         display: str | None = None,
         timeout: float = REMOTE_TIMEOUT,
+        max_revision_bytes: int = MAX_REVISION_BYTES,
     ) -> None:
         if urllib.parse.urlsplit(url).scheme == "ssh":
             ssh_command()  # no host keys and no opt-out: refused before anything starts
@@ -216,6 +227,7 @@ class RemoteGitSource:
         self.cache = Path(cache_dir) / digest
         self._poll = poll_interval
         self._timeout = timeout
+        self._budget = max_revision_bytes
         self._wakeup = Wakeup()
         self._attempted = False
         self._next_check = 0.0
@@ -242,11 +254,14 @@ class RemoteGitSource:
         code, _, _ = await git.try_run("cat-file", "-e", f"{commit}^{{commit}}")
         if code != 0:
             dest = ref or f"refs/ecs-gitops/pinned/{commit}"
-            args = ("fetch", "--quiet", "--no-tags", "--no-write-fetch-head", "--end-of-options")
+            # --depth=1: the commit and its tree only, never the history behind it (on a
+            # file:// URL too; git ignores it only for a plain path)
+            args = ("fetch", "--quiet", "--no-tags", "--no-write-fetch-head", "--depth=1",
+                    "--end-of-options")  # fmt: skip
             await git.run(*args, url, f"+{ref or commit}:{dest}")
             resolved = await git.run("rev-parse", "--verify", f"{dest}^{{commit}}")
             commit = resolved.decode().strip()
-        tree = await commit_tree(git, commit, self.path)
+        tree = await commit_tree(git, commit, self.path, max_revision_bytes=self._budget)
         when = await commit_time(git, commit)
         self._last = Artifact(revision=commit, time=when, tree=tree, source=self._display)
         return self._last

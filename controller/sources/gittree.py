@@ -2,8 +2,9 @@
 
 Files always come from a commit (`ls-tree`, one `cat-file --batch`), never from a working
 tree, so a half-edited file never deploys. A GitTree is one commit's subtree under
-`path=`: sizes come from the listing, so a blob is refused before a byte of it is read,
-and every read (symlinks included) is confined to that subtree.
+`path=`: sizes come from the listing, so a blob, or a revision over its budget
+(budget.py), is refused before a byte of it is read, and every read (symlinks included)
+is confined to that subtree.
 """
 
 from __future__ import annotations
@@ -16,9 +17,9 @@ from datetime import UTC, datetime
 
 from controller.api.files import MANIFEST_SUFFIXES, MAX_FILE_BYTES
 from controller.errors import SourceError, SourceFileError, SourceNotFound
+from controller.sources.budget import MAX_REVISION_BYTES, Allowance, check_revision_bytes, mib
 from controller.sources.gitcli import Git
 
-MAX_TREE_BYTES = 256 * 1024 * 1024  # all manifests of one commit together
 MAX_SYMLINK_HOPS = 16
 _SUBMODULE, _SYMLINK = "160000", "120000"
 
@@ -50,6 +51,7 @@ class GitTree:
         problems: list[tuple[str, str]],
         display_root: str | None = None,
         max_file_bytes: int = MAX_FILE_BYTES,
+        allowance: Allowance | None = None,
     ) -> None:
         self.commit = commit
         self.prefix = prefix
@@ -61,6 +63,7 @@ class GitTree:
         self._problems = problems
         self._display_root = prefix if display_root is None else display_root
         self._max = max_file_bytes
+        self._allowance = allowance or Allowance(MAX_REVISION_BYTES)
 
     @property
     def display_root(self) -> str:
@@ -81,10 +84,13 @@ class GitTree:
             raise SourceFileError(rel, "is a submodule, not a regular file")
         if entry.size > self._max:
             raise SourceFileError(
-                rel, f"file is {_mib(entry.size)}, larger than the {_mib(self._max)} limit"
+                rel, f"file is {mib(entry.size)}, larger than the {mib(self._max)} limit"
             )
         data = self._blobs.get(entry.sha)
-        return data if data is not None else self._read_blob(rel, entry)
+        if data is not None:
+            return data
+        self._allowance.charge(rel, entry.size)
+        return self._read_blob(rel, entry)
 
     def _resolve(self, rel: str) -> str:
         """The entry rel names after following symlinks, walked in repository coordinates
@@ -146,9 +152,15 @@ class GitTree:
 
 
 async def commit_tree(
-    git: Git, commit: str, prefix: str, *, display_root: str | None = None
+    git: Git,
+    commit: str,
+    prefix: str,
+    *,
+    display_root: str | None = None,
+    max_revision_bytes: int = MAX_REVISION_BYTES,
 ) -> GitTree:
-    """The GitTree of commit under prefix; SourceNotFound when prefix is not a directory."""
+    """The GitTree of commit under prefix; SourceNotFound when prefix is not a directory,
+    SourceError when its manifests go over max_revision_bytes (nothing read then)."""
     spec = (f"{prefix}/",) if prefix else ()
     out = await git.run("ls-tree", "-r", "-z", "--long", "--full-tree", commit, "--", *spec)
     entries: dict[str, _Entry] = {}
@@ -177,25 +189,41 @@ async def commit_tree(
             problems.append((rel, "is a Git submodule; its files are not part of the source"))
         elif rel.lower().endswith(MANIFEST_SUFFIXES):
             if entry.size is not None and entry.size > MAX_FILE_BYTES:
-                limit = f"{_mib(entry.size)}, larger than the {_mib(MAX_FILE_BYTES)} limit"
+                limit = f"{mib(entry.size)}, larger than the {mib(MAX_FILE_BYTES)} limit"
                 problems.append((rel, f"file is {limit}; skipped"))
             else:
                 manifests.append(rel)
+    symlinks = [p for p, e in entries.items() if e.mode == _SYMLINK]
+    check_revision_bytes(git.display, _bytes(entries, symlinks), max_revision_bytes)
     links = {
         rel: data.decode("utf-8", "surrogateescape")
-        for rel, data in (await _cat(git, entries, [p for p, e in entries.items() if e.mode == _SYMLINK])).items()
-    }  # fmt: skip
+        for rel, data in (await _cat(git, entries, symlinks)).items()
+    }
+    allowance = Allowance(max_revision_bytes)
     tree = GitTree(
         git, commit=commit, prefix=prefix, entries=entries, links=links, blobs={},
-        manifests=manifests, problems=problems, display_root=display_root,
+        manifests=manifests, problems=problems, display_root=display_root, allowance=allowance,
     )  # fmt: skip
     wanted: list[str] = []
     for rel in manifests:
         with contextlib.suppress(SourceFileError):  # read() will say why
             wanted.append(tree._resolve(rel))
+    total = _bytes(entries, symlinks + wanted)
+    check_revision_bytes(git.display, total, max_revision_bytes)
+    allowance.left -= total
     blobs = await _cat(git, entries, wanted)
     tree._blobs.update({entries[rel].sha: data for rel, data in blobs.items()})
     return tree
+
+
+def _bytes(entries: dict[str, _Entry], paths: list[str]) -> int:
+    """What _cat holds for paths: each regular blob once, however many paths name it."""
+    sizes = {
+        e.sha: e.size
+        for e in map(entries.__getitem__, paths)
+        if e.size is not None and e.size <= MAX_FILE_BYTES and e.mode != _SUBMODULE
+    }
+    return sum(sizes.values())
 
 
 async def _cat(git: Git, entries: dict[str, _Entry], paths: list[str]) -> dict[str, bytes]:
@@ -208,12 +236,6 @@ async def _cat(git: Git, entries: dict[str, _Entry], paths: list[str]) -> dict[s
             continue
         want[rel] = entry.sha
         sizes[entry.sha] = entry.size
-    total = sum(sizes.values())
-    if total > MAX_TREE_BYTES:
-        raise SourceError(
-            f"{git.display}: the manifests total {_mib(total)}, more than the "
-            f"{_mib(MAX_TREE_BYTES)} limit for one revision"
-        )
     if not want:
         return {}
     shas = list(sizes)
@@ -238,7 +260,3 @@ async def commit_time(git: Git, commit: str) -> datetime:
         if line.startswith(b"committer "):
             return datetime.fromtimestamp(int(line.rsplit(b" ", 2)[1]), UTC)
     raise SourceError(f"{git.display}: commit {commit[:12]} has no committer line")
-
-
-def _mib(size: int) -> str:
-    return f"{size / (1024 * 1024):.1f} MiB"

@@ -18,6 +18,7 @@ from typing import Protocol
 
 from controller.api.files import MANIFEST_SUFFIXES, MAX_FILE_BYTES
 from controller.errors import SourceFileError
+from controller.sources.budget import mib
 
 
 class ObjectInfo(Protocol):
@@ -94,10 +95,6 @@ class TreeEntry:
 
 def is_manifest(rel: str) -> bool:
     return rel.lower().endswith(MANIFEST_SUFFIXES)
-
-
-def mib(size: int) -> str:
-    return f"{size / (1024 * 1024):.1f} MiB"
 
 
 class ObjectTree:

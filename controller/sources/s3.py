@@ -54,6 +54,7 @@ from controller.errors import (
     SourceUnsupported,
 )
 from controller.sources.base import Artifact, Wakeup, redact_url
+from controller.sources.budget import MAX_REVISION_BYTES, check_revision_bytes, mib
 from controller.sources.objects import (
     EventQueue,
     ObjectBody,
@@ -62,7 +63,6 @@ from controller.sources.objects import (
     ObjectTree,
     TreeEntry,
     is_manifest,
-    mib,
 )
 
 log = structlog.get_logger(__name__)
@@ -70,7 +70,6 @@ log = structlog.get_logger(__name__)
 MARKER = ".revision"
 MAX_MARKER_BYTES = 1024
 MAX_KEYS = 20_000  # objects under one prefix
-MAX_TREE_BYTES = 256 * 1024 * 1024  # all manifests of one snapshot together
 READ_CONCURRENCY = 8
 MAX_EVENT_WAIT = 20  # seconds: SQS's longest long poll
 _WAITING = "waiting-for-marker"
@@ -121,8 +120,10 @@ class S3Source:
         events: EventQueue | None = None,
         display: str | None = None,
         max_file_bytes: int = MAX_FILE_BYTES,
+        max_revision_bytes: int = MAX_REVISION_BYTES,
     ) -> None:
         self.bucket = bucket
+        self._budget = max_revision_bytes
         self.prefix = prefix
         self._store = store
         self._events = events
@@ -314,10 +315,7 @@ class S3Source:
             total += entry.info.size
             if entry.data is None:
                 wanted.append(rel)
-        if total > MAX_TREE_BYTES:
-            raise SourceError(
-                f"{self._display}: the manifests add up to {mib(total)}, more than {mib(MAX_TREE_BYTES)}"
-            )
+        check_revision_bytes(self._display, total, self._budget)
         limit = asyncio.Semaphore(READ_CONCURRENCY)
 
         async def read(rel: str) -> None:
@@ -437,6 +435,7 @@ def open_s3(
     store_factory: Callable[[str | None], ObjectStore] | None,
     poll_interval: float,
     events: EventQueue | None = None,
+    max_revision_bytes: int = MAX_REVISION_BYTES,
 ) -> S3Source:
     """The S3Source an s3://bucket/prefix/[#region=REGION] spec names; nothing is read."""
     shown = redact_url(spec)
@@ -468,6 +467,7 @@ def open_s3(
         poll_interval=poll_interval,
         events=events,
         display=f"s3://{bucket}/{prefix}",
+        max_revision_bytes=max_revision_bytes,
     )
 
 

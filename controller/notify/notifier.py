@@ -25,8 +25,9 @@ import aiohttp
 import structlog
 
 from controller.api.notifications import EcsGitopsNotifications, NotificationsSpec, Target
+from controller.errors import SecretUnavailable
 from controller.notify.events import Event
-from controller.notify.targets import Request, SecretUnavailable, build_request, wants
+from controller.notify.targets import Request, build_request, wants
 
 log = structlog.get_logger(__name__)
 

@@ -113,6 +113,8 @@ def test_without_an_operator_token_a_generated_one_works_on_loopback_only(
     lines = [json.loads(line) for line in log.read_text().splitlines() if line.startswith("{")]
     refused = [line for line in lines if line["event"] == "api_action_refused"]
     assert {line["peer"] for line in refused} == {"127.0.0.1", outside}
+    acted = [line for line in lines if line["event"] == "api_action"]
+    assert [(line["peer"], line["status"]) for line in acted] == [("127.0.0.1", 404)] * 2
     assert token not in log.read_text()
 
 

@@ -546,7 +546,9 @@ async def test_the_transport_checks_every_address_a_name_resolves_to(stand: Stan
     listed: dict[str, str] = {}
     transport = HttpTransport(allowed=lambda: allowed_hosts(listed))
     try:
-        with pytest.raises(DestinationRefused, match=r"localhost resolves to 127\.0\.0\.1 is a loopback"):
+        with pytest.raises(
+            DestinationRefused, match=r"localhost resolves to 127\.0\.0\.1 is a loopback"
+        ):
             await transport(request)
         with pytest.raises(DestinationRefused, match="link-local"):
             await transport(Request("POST", "http://169.254.169.254/latest/", b"", {}))

@@ -93,6 +93,7 @@ def build_app(hooks: HttpHooks) -> web.Application:
                 )
                 return web.json_response({"error": why}, status=refused)
             code, body = await hooks.action(name, verb, request.query.get("cluster"))
+            log.info("api_action", action=verb, service=name, status=code)
         return web.json_response(body, status=code)
 
     app.router.add_post("/api/v1/services/{name}/{action}", action)

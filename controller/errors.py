@@ -2,6 +2,8 @@
 
     EcsGitopsError
     ├── UsageError               bad options or arguments (CLI exit 2)
+    │   └── SecretUnavailable    a configured secret cannot be read (both or neither set,
+    │                            a missing or empty file): whatever needs it is refused
     ├── ManifestError            desired state that cannot be used; carries diagnostics
     │   └── ParseError           a file that is not valid YAML/JSON (has a line and column)
     ├── SourceError              a source that cannot be read
@@ -34,6 +36,10 @@ class EcsGitopsError(Exception):
 
 class UsageError(EcsGitopsError):
     """The command line or configuration is wrong; nothing was attempted."""
+
+
+class SecretUnavailable(UsageError):
+    """A secret the operator configured cannot be read now: the one use of it is refused."""
 
 
 class ManifestError(EcsGitopsError):

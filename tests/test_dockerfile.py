@@ -38,7 +38,7 @@ from pathlib import Path
 import pytest
 from packaging.requirements import Requirement
 
-from controller.loader.checks.task_definition import SECRET_NAME
+from controller.api.secretnames import looks_secret
 
 REPO = Path(__file__).resolve().parent.parent
 DOCKERFILE = REPO / "Dockerfile"
@@ -151,7 +151,7 @@ def test_no_secrets_in_env_or_args(instructions: list[Instruction]) -> None:
             names = [i.value.partition("=")[0]]
         else:
             continue
-        secret = [n for n in names if SECRET_NAME.search(n)]
+        secret = [n for n in names if looks_secret(n)]
         assert not secret, f"line {i.line}: {secret} would be baked into the image"
 
 

@@ -14,13 +14,23 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+import structlog
 from aiohttp import web
 
 from controller.api import ResourceKey
 from controller.api.notifications import EcsGitopsNotifications
 from controller.aws.client import AwsClients, AwsSettings
 from controller.loader import load_tree
-from controller.notify import Event, Notifier, RetryPolicy, from_rollout, verify
+from controller.notify import (
+    Event,
+    HttpTransport,
+    Notifier,
+    Request,
+    RetryPolicy,
+    from_rollout,
+    verify,
+)
+from controller.notify.destinations import DestinationRefused, allowed_hosts, check_address
 from controller.notify.targets import SIGNATURE_HEADER, build_request
 from controller.reconcile.context import Context
 from controller.reconcile.driver import sync_all
@@ -116,7 +126,11 @@ def secrets_env(stand: Stand, tmp_path: Path) -> dict[str, str]:
     secrets = tmp_path / "secrets"
     secrets.mkdir(exist_ok=True)
     (secrets / "slack-url").write_text(f"{stand.url}/slack/T000/B000/XXXX\n")
-    return {**ENV, "ECS_GITOPS_NOTIFY_SECRETS_DIR": str(secrets)}
+    return {
+        **ENV,
+        "ECS_GITOPS_NOTIFY_SECRETS_DIR": str(secrets),
+        "ECS_GITOPS_NOTIFY_ALLOWED_HOSTS": stand.url,  # http://127.0.0.1:PORT: an internal receiver
+    }
 
 
 class Counted:
@@ -281,6 +295,7 @@ async def test_unreachable_target_and_missing_secret_fail_without_blocking(
         }
     )
     env = secrets_env(stand, tmp_path)
+    env["ECS_GITOPS_NOTIFY_ALLOWED_HOSTS"] += ",http://127.0.0.1:9"
     del env["ECS_GITOPS_NOTIFY_GITHUB_TOKEN"]
     notifier = Notifier(
         dead,
@@ -437,3 +452,108 @@ async def test_github_sees_pending_then_success_or_failure(
         "rollout_started",
         "rollout_rolled_back",
     ]
+
+
+def only(cfg: EcsGitopsNotifications, target_type: str, **update: Any) -> EcsGitopsNotifications:
+    """cfg with its target of this type alone, changed by update."""
+    target = next(t for t in cfg.spec.targets if t.type == target_type)
+    spec = cfg.spec.model_copy(update={"targets": [target.model_copy(update=update)]})
+    return cfg.model_copy(update={"spec": spec})
+
+
+async def deliver_once(cfg: EcsGitopsNotifications, env: dict[str, str]) -> list[str]:
+    counted = Counted()
+    async with Notifier(cfg, env=env, on_delivery=counted, retry=RetryPolicy(attempts=1)) as n:
+        await n.notify(every_event()[0])
+        await asyncio.wait_for(n.drain(), 20)
+    return [result for _, _, result in counted.calls]
+
+
+@pytest.mark.parametrize(
+    ("listed", "result"),
+    [
+        (None, "refused"),  # not listed: no credential goes there
+        ("127.0.0.1:{port}", "refused"),  # listed for https only: a credential needs https
+        ("http://127.0.0.1:{port}", "success"),  # the operator's internal receiver
+    ],
+    ids=["unlisted", "https-only", "listed-plain-http"],
+)
+async def test_a_receiver_on_loopback_is_refused_unless_the_operator_lists_it(
+    stand: Stand, tmp_path: Path, listed: str | None, result: str
+) -> None:
+    env = secrets_env(stand, tmp_path)
+    del env["ECS_GITOPS_NOTIFY_ALLOWED_HOSTS"]
+    if listed is not None:
+        env["ECS_GITOPS_NOTIFY_ALLOWED_HOSTS"] = listed.format(port=stand.url.rsplit(":", 1)[1])
+    with structlog.testing.capture_logs() as logs:
+        assert await deliver_once(only(config(stand), "webhook"), env) == [result]
+    assert len(stand.got("/hook")) == (result == "success")
+    refused = [e for e in logs if e["event"] == "notification_refused"]
+    assert [e["target"] for e in refused] == (["audit"] if result == "refused" else [])
+
+
+@pytest.mark.parametrize(
+    "api_url",
+    ["{stand}/gh", "http://localhost:{port}/gh", "https://api.github.com.{port}.example/gh"],
+    ids=["unlisted-loopback", "another-name-for-a-listed-host", "lookalike-of-the-default"],
+)
+async def test_the_github_token_never_reaches_an_api_url_host_that_is_not_allowed(
+    stand: Stand, tmp_path: Path, api_url: str
+) -> None:
+    env = secrets_env(stand, tmp_path)
+    env["ECS_GITOPS_NOTIFY_ALLOWED_HOSTS"] = f"{stand.url}/hook"  # the webhook's host only
+    port = stand.url.rsplit(":", 1)[1]
+    url = api_url.format(stand=stand.url.replace("127.0.0.1", "127.0.0.2"), port=port)
+    cfg = only(config(stand), "github", api_url=url)
+    assert await deliver_once(cfg, env) == ["refused"]
+    assert stand.requests == {}
+
+
+@pytest.mark.parametrize(
+    "address",
+    [
+        "127.0.0.1",
+        "::1",
+        "169.254.169.254",
+        "169.254.170.2",
+        "fe80::1",
+        "10.0.0.8",
+        "172.16.0.1",
+        "192.168.1.1",
+        "fd00::2",
+        "0.0.0.0",
+        "224.0.0.1",
+        "::ffff:127.0.0.1",
+    ],
+)
+def test_inside_addresses_are_refused(address: str) -> None:
+    with pytest.raises(DestinationRefused):
+        check_address(address)
+
+
+@pytest.mark.parametrize(
+    "address", ["8.8.8.8", "140.82.112.6", "2606:4700:4700::1111", "api.github.com"]
+)
+def test_outside_addresses_pass(address: str) -> None:
+    check_address(address)
+
+
+async def test_the_transport_checks_every_address_a_name_resolves_to(stand: Stand) -> None:
+    """localhost is a name: only its resolved address (127.0.0.1) shows it is inside.
+    The operator's listing is what exempts it, checked at connect time."""
+    port = int(stand.url.rsplit(":", 1)[1])
+    request = Request("POST", f"http://localhost:{port}/hook", b"{}", {})
+    listed: dict[str, str] = {}
+    transport = HttpTransport(allowed=lambda: allowed_hosts(listed))
+    try:
+        with pytest.raises(
+            DestinationRefused, match=r"localhost resolves to 127\.0\.0\.1 is a loopback"
+        ):
+            await transport(request)
+        with pytest.raises(DestinationRefused, match="link-local"):
+            await transport(Request("POST", "http://169.254.169.254/latest/", b"", {}))
+        assert stand.requests == {}
+        listed["ECS_GITOPS_NOTIFY_ALLOWED_HOSTS"] = f"http://localhost:{port}"
+        assert await transport(request) == 201
+    finally:
+        await transport.aclose()

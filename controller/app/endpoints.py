@@ -14,10 +14,10 @@ import structlog
 
 from controller.api import EcsService
 from controller.app.queueing import ACTION_PRIORITY
-from controller.errors import AwsError, ReconcileError
+from controller.errors import AwsError, ReconcileError, SecretUnavailable
 from controller.observability.http import HttpHooks
 from controller.reconcile.actions import abort, promote
-from controller.sources.webhook import verify_signature
+from controller.sources.webhook import load_webhook_secret, verify_signature
 
 if TYPE_CHECKING:
     from controller.app.manager import Controller
@@ -56,13 +56,19 @@ def readiness(ctl: Controller) -> tuple[bool, str]:
 
 
 async def webhook(ctl: Controller, body: bytes, headers: dict[str, str]) -> int:
-    if ctl.webhook_secret is None:
+    """A push webhook; the secret is read for each request, so a rotation needs no restart."""
+    try:
+        secret = load_webhook_secret()
+    except SecretUnavailable as exc:
+        log.error("webhook_refused", reason=f"webhook secret unreadable: {exc}")
+        return 503
+    if secret is None:
         log.warning("webhook_refused", reason="no webhook secret configured")
         return 403
-    if not verify_signature(ctl.webhook_secret, body, headers.get("x-hub-signature-256")):
-        log.warning("webhook_bad_signature")
+    if not verify_signature(secret, body, headers.get("x-hub-signature-256")):
+        log.warning("webhook_refused", reason="missing or bad signature")
         return 401
-    log.info("webhook_accepted", event=headers.get("x-github-event"))
+    log.info("webhook_accepted", github_event=headers.get("x-github-event"))
     ctl.source.trigger()
     return 202
 
@@ -104,5 +110,5 @@ def hooks_for(ctl: Controller) -> HttpHooks:
         webhook=lambda body, headers: webhook(ctl, body, headers),
         metrics=ctl.render_metrics,
         action=lambda name, verb, cluster: action(ctl, name, verb, cluster),
-        api_token=ctl.api_token,
+        local_token=ctl.local_api_token,
     )

@@ -51,7 +51,6 @@ from controller.runtime.lease import LeaderElector
 from controller.runtime.workqueue import Action
 from controller.sources.base import Artifact, DirectorySource, Source
 from controller.sources.git import LocalGitSource, RemoteGitSource
-from controller.sources.webhook import load_webhook_secret
 
 log = structlog.get_logger(__name__)
 
@@ -101,11 +100,12 @@ class Controller:
         source: Source,
         metrics: Metrics | None = None,
         elector: LeaderElector | None = None,
-        api_token: str | None = None,
+        local_api_token: bytes | None = None,
     ) -> None:
         self.settings = settings
         self.elector = elector
-        self.api_token = api_token
+        self.local_api_token = local_api_token
+        """The API token `run` generated when the operator configured none (loopback only)."""
         self.aws = aws
         self.source = source
         self.metrics = metrics if metrics is not None else Metrics()
@@ -132,7 +132,6 @@ class Controller:
         self.source_error: str | None = None
         self.fetched_at: datetime | None = None
         self.aws_error: str | None = "not checked yet"
-        self.webhook_secret = load_webhook_secret()
 
     # -- lifecycle -------------------------------------------------------------------
 

@@ -1,30 +1,37 @@
 """`promote` and `abort`: the manual gates of a running rollout, through the HTTP API.
 
-The controller acts on them at its next reconcile. The API wants a bearer token
-(ECS_GITOPS_API_TOKEN, or ECS_GITOPS_API_TOKEN_FILE) whenever it listens beyond loopback.
+The controller acts on them at its next reconcile. The API always wants a bearer token:
+--token, else the operator's (ECS_GITOPS_API_TOKEN, or ECS_GITOPS_API_TOKEN_FILE), else,
+for a controller on this machine, the one a local `run` generated (observability.apiauth).
 """
 
 from __future__ import annotations
 
 import json
-import os
 import sys
 import urllib.error
 import urllib.parse
 import urllib.request
-from pathlib import Path
 
 import click
 
 from controller.cli.options import env
+from controller.errors import SecretUnavailable
+from controller.observability.apiauth import configured_token, is_loopback, read_local_token
 
 
-def api_token() -> str | None:
-    token = os.environ.get("ECS_GITOPS_API_TOKEN")
-    path = os.environ.get("ECS_GITOPS_API_TOKEN_FILE")
-    if token is None and path:
-        token = Path(path).read_text().strip()
-    return token or None
+def api_token(server: str) -> str | None:
+    """The token to present to server; the generated one only to a server on this machine."""
+    try:
+        token = configured_token()
+        if token is None:
+            parts = urllib.parse.urlsplit(server)
+            host = parts.hostname or ""
+            if host == "localhost" or is_loopback(host):
+                token = read_local_token(parts.port or (443 if parts.scheme == "https" else 80))
+    except (SecretUnavailable, ValueError) as exc:
+        raise click.UsageError(str(exc)) from None
+    return token.decode() if token else None
 
 
 def _post(server: str, action: str, service: str, cluster: str | None, token: str | None) -> None:
@@ -63,9 +70,14 @@ def _command(action: str, help_text: str) -> click.Command:
         show_default=True,
         help="The running controller's HTTP address.",
     )
-    @click.option("--token", default=None, help="Bearer token (default: ECS_GITOPS_API_TOKEN).")
+    @click.option(
+        "--token",
+        default=None,
+        help="Bearer token (default: ECS_GITOPS_API_TOKEN[_FILE], else the token a local "
+        "`run` generated).",
+    )
     def command(service: str, cluster: str | None, server: str, token: str | None) -> None:
-        _post(server, action, service, cluster, token or api_token())
+        _post(server, action, service, cluster, token or api_token(server))
 
     return command
 

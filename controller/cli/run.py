@@ -14,13 +14,14 @@ import structlog
 from controller.app import Controller, RunSettings
 from controller.aws.lease import DynamoDbLease
 from controller.aws.s3 import S3Store, SqsEventQueue
-from controller.cli.actions import api_token
 from controller.cli.engine import aws_session
 from controller.cli.options import LOCAL_ADDR, aws_options, env, preflight_option, source_option
-from controller.errors import EcsGitopsError
+from controller.errors import EcsGitopsError, SecretUnavailable
+from controller.observability import apiauth
 from controller.observability import logging as obs_logging
 from controller.runtime.lease import LeaderElector, default_identity
 from controller.sources.base import open_source
+from controller.sources.webhook import load_webhook_secret
 
 
 @click.command()
@@ -149,13 +150,40 @@ def run(
             if leader_election_table:
                 lease = DynamoDbLease(aws, leader_election_table, opts["instance_name"])
                 elector = LeaderElector(lease, default_identity())
-            controller = Controller(settings, aws, src, elector=elector, api_token=api_token())
+            local_token = _local_api_token(http_addr, log)
+            controller = Controller(
+                settings, aws, src, elector=elector, local_api_token=local_token
+            )
             controller.ctx.keep_revisions = keep_revisions
             controller.ctx.preflight = preflight
-            await controller.run(stop)
+            try:
+                await controller.run(stop)
+            finally:
+                if local_token is not None:
+                    apiauth.remove_local_token(_port(http_addr), local_token)
 
     try:
+        load_webhook_secret()  # a broken configuration stops the start; each request rereads it
+        apiauth.configured_token()
         asyncio.run(main())
     except EcsGitopsError as exc:
         click.echo(f"error: {exc}", err=True)
         raise SystemExit(2) from None
+
+
+def _port(http_addr: str) -> int:
+    return int(http_addr.rpartition(":")[2])
+
+
+def _local_api_token(http_addr: str, log: Any) -> bytes | None:
+    """With no operator token, a generated one (loopback only) in a file the CLI reads."""
+    if apiauth.configured_token() is not None:
+        return None
+    try:
+        token, path = apiauth.write_local_token(_port(http_addr))
+    except (SecretUnavailable, OSError) as exc:
+        log.warning("api_token_not_generated", reason=str(exc), actions="refused")
+        return None
+    click.echo(f"promote/abort token (loopback only): {path}", err=True)
+    log.info("api_token_generated", path=str(path), accepted_from="loopback")
+    return token

@@ -13,6 +13,7 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ValidationError
 
+from controller.api.secretnames import looks_secret
 from controller.loader.yamlpos import Document, Path
 
 Severity = Literal["error", "warning"]
@@ -68,9 +69,32 @@ def data_path(data: Any, loc: tuple[str | int, ...]) -> tuple[Path, bool]:
     return tuple(path), False
 
 
+# Values under these keys are never echoed, whatever their names: a container's
+# environment and secrets, a log driver's secretOptions.
+HIDDEN_UNDER = frozenset({"environment", "secrets", "secretOptions"})
+_KINDS = {bool: "a boolean", int: "a number", float: "a number", str: "a string"}
+
+
 def _short(value: Any) -> str:
     text = repr(value)
     return text if len(text) <= 60 else text[:57] + "..."
+
+
+def may_be_secret(path: Path) -> bool:
+    """Whether a value at path may hold a secret, so a message must not show it: under
+    environment, secrets or secretOptions, or under a secret-looking key (DB_PASSWORD)."""
+    return any(isinstance(p, str) and (p in HIDDEN_UNDER or looks_secret(p)) for p in path)
+
+
+def _got(value: Any, path: Path) -> str:
+    if isinstance(value, dict):
+        return ", got a mapping"
+    if isinstance(value, list):
+        return ", got a list"
+    if may_be_secret(path):
+        kind = "null" if value is None else _KINDS.get(type(value), type(value).__name__)
+        return f", got {kind} (value not shown: it may be a secret)"
+    return f", got {_short(value)}"
 
 
 def _vocabulary(model: type[BaseModel], seen: set[type[BaseModel]] | None = None) -> set[str]:
@@ -168,12 +192,7 @@ def explain(
     elif msg.startswith("Value error, "):
         msg = msg[len("Value error, ") :]
     value = error.get("input")
-    if isinstance(value, dict):
-        got = ", got a mapping"
-    elif isinstance(value, list):
-        got = ", got a list"
-    else:
-        got = f", got {_short(value)}"
+    got = _got(value, path)
     if yaml_source and isinstance(value, bool) and kind in ("string_type", "literal_error"):
         got += " (YAML reads unquoted yes, no, on, off, true and false as booleans: quote it)"
     return f"{where or 'document'}: {msg}{got}"

@@ -3,6 +3,7 @@
 events.py    Event: rollout started/succeeded/rolled back/failed, drift detected, hook failed
 targets.py   the request each target type gets for an event; secrets; HMAC signing
 notifier.py  Notifier: per-target background queues, retries with backoff, delivery counts
+destinations.py  the hosts a delivery may reach (operator-listed, https, no inside address)
 The configuration is the EcsGitopsNotifications document of the source
 (controller.api.notifications), handed over by the loader.
 """

@@ -7,8 +7,9 @@ delays only itself, and a target sees events in the order they happened (GitHub 
 pending before success). A delivery is retried on connection errors, timeouts, 408, 429
 and 5xx with capped exponential backoff and jitter; other 4xx and unreadable secrets
 fail at once. Every delivery ends in exactly one call of `on_delivery(target_type,
-event, result)` with result success, error or dropped (queue full, or still queued at
-shutdown), which the metrics wire to ecs_gitops_notifications_total. The transport and
+event, result)` with result success, error, refused (a host the operator did not allow:
+see destinations.py) or dropped (queue full, or still queued at shutdown), which the
+metrics wire to ecs_gitops_notifications_total. The transport and
 the sleep are injectable, so tests run against a local server without waiting.
 """
 
@@ -17,7 +18,9 @@ from __future__ import annotations
 import asyncio
 import collections
 import contextlib
+import os
 import random
+import urllib.parse
 from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass
 
@@ -25,28 +28,49 @@ import aiohttp
 import structlog
 
 from controller.api.notifications import EcsGitopsNotifications, NotificationsSpec, Target
+from controller.errors import SecretUnavailable
+from controller.notify.destinations import (
+    AllowedHosts,
+    DestinationRefused,
+    GuardedResolver,
+    allowed_hosts,
+    check_address,
+    check_url,
+)
 from controller.notify.events import Event
-from controller.notify.targets import Request, SecretUnavailable, build_request, wants
+from controller.notify.targets import Request, build_request, wants
 
 log = structlog.get_logger(__name__)
 
 Transport = Callable[[Request], Awaitable[int]]
 """Sends a request, returns the HTTP status; raises (OSError, say) when nothing came back."""
 DeliveryCallback = Callable[[str, str, str], None]
-"""(target_type, event, result) once per delivery; result: success, error or dropped."""
+"""(target_type, event, result) once per delivery; result: success, error, refused or dropped."""
 RETRY_STATUSES = frozenset({408, 425, 429})
 
 
 class HttpTransport:
-    """aiohttp, one session for the notifier's life; redirects are not followed."""
+    """aiohttp, one session for the notifier's life; redirects are not followed (a 3xx is
+    a failed delivery), and every address it connects to passes destinations' check unless
+    the operator listed the host (DestinationRefused)."""
 
-    def __init__(self, timeout: float = 10.0) -> None:
+    def __init__(
+        self, timeout: float = 10.0, allowed: Callable[[], AllowedHosts] | None = None
+    ) -> None:
         self.timeout = aiohttp.ClientTimeout(total=timeout)
+        self.allowed = allowed or (lambda: allowed_hosts(os.environ))
         self._session: aiohttp.ClientSession | None = None
+
+    def _exempt(self, host: str, port: int) -> bool:
+        return self.allowed().exempt(host, port)
 
     async def __call__(self, request: Request) -> int:
         if self._session is None or self._session.closed:
-            self._session = aiohttp.ClientSession(timeout=self.timeout)
+            connector = aiohttp.TCPConnector(resolver=GuardedResolver(self._exempt))
+            self._session = aiohttp.ClientSession(timeout=self.timeout, connector=connector)
+        host = urllib.parse.urlsplit(request.url).hostname or ""
+        if not self._exempt(host, _port(request.url)):
+            check_address(host)  # aiohttp asks no resolver about an IP literal
         try:
             async with self._session.request(
                 request.method,
@@ -64,6 +88,14 @@ class HttpTransport:
         if self._session is not None:
             await self._session.close()
             self._session = None
+
+
+def _port(url: str) -> int:
+    parts = urllib.parse.urlsplit(url)
+    try:
+        return parts.port or (443 if parts.scheme == "https" else 80)
+    except ValueError:
+        return 0
 
 
 @dataclass(frozen=True)
@@ -102,7 +134,7 @@ class Notifier:
     ) -> None:
         self.instance = instance
         self._own_transport = transport is None
-        self.transport: Transport = transport or HttpTransport()
+        self.transport: Transport = transport or HttpTransport(allowed=self.allowed_hosts)
         self.sleep = sleep
         self.on_delivery = on_delivery
         self.retry = retry or RetryPolicy()
@@ -122,6 +154,10 @@ class Notifier:
         """Use these targets for events from now on (None: no notifications).
         Deliveries already queued keep the target they were queued for."""
         self.spec = config.spec if isinstance(config, EcsGitopsNotifications) else config
+
+    def allowed_hosts(self) -> AllowedHosts:
+        """The hosts that may receive a delivery, read now (the operator may change them)."""
+        return allowed_hosts(os.environ if self.env is None else self.env)
 
     @property
     def targets(self) -> list[Target]:
@@ -222,12 +258,19 @@ class Notifier:
                     instance=self.instance,
                     env=self.env,
                 )
+                check_url(request.url, self.allowed_hosts())
             except SecretUnavailable as exc:
                 log.error("notification_failed", **fields, error=str(exc))
                 return "error"
+            except DestinationRefused as exc:
+                log.warning("notification_refused", **fields, reason=str(exc))
+                return "refused"
             try:
                 status = await self.transport(request)
                 error = f"HTTP {status}"
+            except DestinationRefused as exc:
+                log.warning("notification_refused", **fields, reason=str(exc))
+                return "refused"
             except Exception as exc:  # whatever the transport raised: nothing came back
                 status, error = 0, f"{type(exc).__name__}: {exc}"
             if 200 <= status < 300:

@@ -36,7 +36,9 @@ from controller.api.notifications import (
     Target,
     WebhookTarget,
 )
+from controller.errors import SecretUnavailable
 from controller.notify.events import Event
+from controller.runtime import secrets
 
 SIGNATURE_HEADER = "X-Ecs-Gitops-Signature-256"
 EVENT_HEADER = "X-Ecs-Gitops-Event"
@@ -60,10 +62,6 @@ ICONS = {
 }
 
 
-class SecretUnavailable(Exception):
-    """A target's secret cannot be read (unset variable, missing file)."""
-
-
 @dataclass(frozen=True)
 class Request:
     method: str
@@ -73,13 +71,14 @@ class Request:
 
 
 def read_secret(ref: SecretRef, env: Mapping[str, str] | None = None) -> str:
-    """The secret's value (surrounding whitespace stripped); SecretUnavailable if none."""
+    """The secret a target names, read now through the one secret reader;
+    SecretUnavailable when there is none."""
     env = os.environ if env is None else env
     if ref.env is not None:
-        value = env.get(ref.env, "").strip()
-        if not value:
+        value = secrets.read_secret(ref.env, env)
+        if value is None:
             raise SecretUnavailable(f"environment variable {ref.env} is not set")
-        return value
+        return value.decode()
     assert ref.file is not None
     root = env.get(SECRETS_DIR_ENV)
     if not root:
@@ -88,13 +87,7 @@ def read_secret(ref: SecretRef, env: Mapping[str, str] | None = None) -> str:
     path = (base / ref.file).resolve()
     if not path.is_relative_to(base):
         raise SecretUnavailable(f"secret file {ref.file!r} leaves {SECRETS_DIR_ENV}")
-    try:
-        value = path.read_text(encoding="utf-8").strip()
-    except OSError as exc:
-        raise SecretUnavailable(f"secret file {ref.file!r}: {exc.strerror or exc}") from None
-    if not value:
-        raise SecretUnavailable(f"secret file {ref.file!r} is empty")
-    return value
+    return secrets.read_secret_file(path, f"secret file {ref.file!r}").decode()
 
 
 def sign(secret: str | bytes, body: bytes) -> str:

@@ -7,7 +7,6 @@ Handlers never block on AWS: they read the controller's in-memory status.
 
 from __future__ import annotations
 
-import hmac
 import json
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
@@ -16,6 +15,7 @@ from typing import Any
 import structlog
 from aiohttp import web
 
+from controller.observability.apiauth import refusal
 from controller.observability.page import render_page
 
 log = structlog.get_logger(__name__)
@@ -35,8 +35,8 @@ class HttpHooks:
     """(body, content type) for an Accept header."""
     action: Callable[[str, str, str | None], Awaitable[tuple[int, dict[str, Any]]]] | None = None
     """(service, promote|abort, cluster) -> (HTTP status, JSON body)."""
-    api_token: str | None = None
-    """Bearer token the actions require; without one they are served on loopback only."""
+    local_token: bytes | None = None
+    """The token `run` generated (no operator token configured): accepted from loopback."""
 
 
 def build_app(hooks: HttpHooks) -> web.Application:
@@ -61,7 +61,9 @@ def build_app(hooks: HttpHooks) -> web.Application:
         if hooks.webhook is None:
             return web.json_response({"error": "webhook not configured"}, status=404)
         body = await request.read()
-        code = await hooks.webhook(body, {k.lower(): v for k, v in request.headers.items()})
+        # the caller's address rides on every log line the handler writes
+        with structlog.contextvars.bound_contextvars(peer=request.remote):
+            code = await hooks.webhook(body, {k.lower(): v for k, v in request.headers.items()})
         return web.json_response({"accepted": code == 202}, status=code)
 
     async def metrics(request: web.Request) -> web.Response:
@@ -80,12 +82,18 @@ def build_app(hooks: HttpHooks) -> web.Application:
         verb = request.match_info["action"]
         if verb not in ("promote", "abort"):
             return web.json_response({"error": f"unknown action {verb!r}"}, status=404)
-        refusal = _authorize(hooks.api_token, request)
-        if refusal is not None:
-            return refusal
-        code, body = await hooks.action(
-            request.match_info["name"], verb, request.query.get("cluster")
-        )
+        name = request.match_info["name"]
+        with structlog.contextvars.bound_contextvars(peer=request.remote):
+            refused, why = refusal(
+                request.remote, request.headers.get("Authorization", ""), hooks.local_token
+            )
+            if refused:
+                log.warning(
+                    "api_action_refused", action=verb, service=name, status=refused, reason=why
+                )
+                return web.json_response({"error": why}, status=refused)
+            code, body = await hooks.action(name, verb, request.query.get("cluster"))
+            log.info("api_action", action=verb, service=name, status=code)
         return web.json_response(body, status=code)
 
     app.router.add_post("/api/v1/services/{name}/{action}", action)
@@ -96,23 +104,6 @@ def build_app(hooks: HttpHooks) -> web.Application:
     app.router.add_get("/metrics", metrics)
     app.router.add_get("/", page)
     return app
-
-
-def _authorize(token: str | None, request: web.Request) -> web.Response | None:
-    """None when the caller may act: the right bearer token, or loopback when none is set."""
-    if token is None:
-        peer = request.remote or ""
-        if peer in ("127.0.0.1", "::1") or peer.startswith("127."):
-            return None
-        return web.json_response(
-            {"error": "actions beyond loopback need ECS_GITOPS_API_TOKEN set on the controller"},
-            status=403,
-        )
-    given = request.headers.get("Authorization", "")
-    expected = f"Bearer {token}"
-    if hmac.compare_digest(given.encode(), expected.encode()):
-        return None
-    return web.json_response({"error": "missing or wrong bearer token"}, status=401)
 
 
 def _dumps(obj: Any) -> str:

@@ -40,7 +40,7 @@ NOTIFY_EVENTS = (
     "drift_detected",
     "hook_failed",
 )
-NOTIFY_RESULTS = ("success", "error", "dropped")
+NOTIFY_RESULTS = ("success", "error", "refused", "dropped")
 OTHER = "other"
 
 KNOWN_AWS_OPERATIONS: tuple[tuple[str, str], ...] = (
@@ -233,7 +233,7 @@ class Metrics:
         self.notifications_total = Counter(
             f"{PREFIX}notifications",
             "Notification deliveries by target type, event and result (success, error, "
-            "dropped); series appear once a target of that type is configured.",
+            "refused, dropped); series appear once a target of that type is configured.",
             ["target_type", "event", "result"],
             registry=r,
         )

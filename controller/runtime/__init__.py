@@ -2,6 +2,7 @@
 
     clock      Clock protocol; MonotonicClock (real) and FakeClock (tests, advance())
     ratelimit  RateLimiter protocol; ExponentialBackoff (per key, capped, forgotten on success)
+    secrets    read_secret: the one reader of the operator's secrets (NAME or NAME_FILE), at each use
     workqueue  WorkQueue (dedup, one worker per key, delays, backoff), Outcome, run_workers;
                work_priority (the priority of the key a worker is handling)
 

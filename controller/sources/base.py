@@ -226,27 +226,6 @@ class DirectorySource:
         return "sha256:" + digest.hexdigest()[:16], _SnapshotTree(tree, paths, data)
 
 
-def read_secret(name: str) -> bytes | None:
-    """The secret in environment variable `name`, or in the file `<name>_FILE` names
-    (one trailing newline dropped); None when neither is set. Read at each use, so a
-    rotated secret applies without a restart."""
-    value, file = os.environ.get(name), os.environ.get(f"{name}_FILE")
-    if value and file:
-        raise UsageError(f"set {name} or {name}_FILE, not both")
-    if value:
-        return value.encode()
-    if not file:
-        return None
-    try:
-        data = Path(file).read_bytes()
-    except OSError as exc:
-        raise UsageError(f"{name}_FILE={file}: cannot read it: {exc.strerror}") from None
-    data = data.removesuffix(b"\n").removesuffix(b"\r")
-    if not data:
-        raise UsageError(f"{name}_FILE={file} is empty")
-    return data
-
-
 _REMOTE_SCHEMES = ("git+https", "git+http", "git+ssh")
 _OPTIONS = ("ref", "path")
 

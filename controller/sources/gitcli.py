@@ -31,7 +31,8 @@ from controller.errors import (
     SourceUnsupported,
     UsageError,
 )
-from controller.sources.base import read_secret, redact_text, redact_url
+from controller.runtime.secrets import read_secret
+from controller.sources.base import redact_text, redact_url
 
 LOCAL_TIMEOUT = 30.0  # seconds for git commands on a local repository
 REMOTE_TIMEOUT = 300.0  # seconds for ls-remote / fetch against a remote

@@ -15,7 +15,7 @@ import hashlib
 import hmac
 import string
 
-from controller.sources.base import read_secret
+from controller.runtime.secrets import read_secret
 
 SIGNATURE_HEADER = "X-Hub-Signature-256"
 SECRET_ENV = "ECS_GITOPS_WEBHOOK_SECRET"  # or ECS_GITOPS_WEBHOOK_SECRET_FILE: a file holding it
@@ -25,9 +25,9 @@ _HEX = frozenset(string.hexdigits)
 
 def load_webhook_secret() -> bytes | None:
     """The shared secret from ECS_GITOPS_WEBHOOK_SECRET, or from the file that
-    ECS_GITOPS_WEBHOOK_SECRET_FILE names (a trailing newline is dropped); None when
-    neither is set, in which case the webhook endpoint should stay disabled.
-    UsageError when both are set or the file cannot be read or is empty."""
+    ECS_GITOPS_WEBHOOK_SECRET_FILE names (a trailing newline is dropped), read now: call it
+    for each request. None when neither is set, in which case the webhook endpoint stays
+    disabled; SecretUnavailable when both are set or the file cannot be read or is empty."""
     return read_secret(SECRET_ENV)
 
 

@@ -7,10 +7,9 @@ finding here is located in the task definition file (in_task_definition).
 
 from __future__ import annotations
 
-import re
-
 from controller.api import TaskDefinitionInput
 from controller.api.ecs_shapes import ContainerDefinition
+from controller.api.secretnames import looks_secret
 from controller.api.units import cpu_units, memory_mib
 from controller.loader.checks.fargate import check_fargate
 from controller.loader.checks.findings import DocPath, Finding, parse_size, td_finding
@@ -18,9 +17,6 @@ from controller.loader.checks.findings import DocPath, Finding, parse_size, td_f
 MAX_CONTAINERS = 10
 ADD_ROLE = (
     "add executionRoleArn (a role with AmazonECSTaskExecutionRolePolicy, e.g. ecsTaskExecutionRole)"
-)
-SECRET_NAME = re.compile(
-    r"(PASSWORD|PASSWD|SECRET|TOKEN|API_?KEY|PRIVATE_?KEY|ACCESS_?KEY|CREDENTIAL)", re.I
 )
 
 
@@ -137,7 +133,7 @@ def _check_containers(
                     )
                 )
             env_names.add(env.name or "")
-            if env.name and env.value and SECRET_NAME.search(env.name):
+            if env.name and env.value and looks_secret(env.name):
                 out.append(
                     td_finding(
                         (*at, "environment", j, "value"),

@@ -283,6 +283,9 @@ BAD: dict[str, Bad] = {
     "93-fargate-ephemeral-storage.yaml": Bad(
         15, 35, ("Fargate ephemeral storage is 21 to 200 GiB", "not 500")
     ),
+    "94-task-size-hundreds-of-digits.yaml": Bad(
+        14, 10, ("400-character value is not a CPU size (too large)",), errors=2
+    ),
 }
 
 GENERATED = ("18-yaml-300000-values.yaml", "19-huge-10mb.yaml")

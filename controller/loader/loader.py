@@ -41,7 +41,7 @@ from controller.api import (
 from controller.api.files import FileTree
 from controller.api.notifications import NOTIFICATIONS_KIND, EcsGitopsNotifications
 from controller.api.resources import VERSIONS
-from controller.errors import ParseError, SourceFileError
+from controller.errors import ParseError, SourceFileError, bug_message
 from controller.loader import checks
 from controller.loader.diagnostics import Diagnostic, close_match, from_validation, suggest
 from controller.loader.references import check_references
@@ -591,7 +591,7 @@ def _identify(data: dict[str, Any]) -> ResourceKey:
 def _internal_error(where: str, exc: Exception, file: str | None = None) -> str:
     """The message of an exception raised by our own code, logged with its traceback."""
     log.error("loader_internal_error", where=where, file=file, exc_info=exc)
-    return f"internal error in {where}: {type(exc).__name__}: {exc}; please report this bug"
+    return bug_message(exc, where)
 
 
 def _has_references(resource: Resource) -> bool:

@@ -258,8 +258,9 @@ class Controller:
     # -- the applier ------------------------------------------------------------------
 
     async def apply_artifact(self, artifact: Artifact) -> None:
-        gc.unfreeze()  # the previous revision's state may be collected again
-        # in a thread: a large revision never holds up /healthz, the lease or the workers
+        # In a thread: a large revision never holds up /healthz, the lease or the workers.
+        # What is frozen stays frozen (see the gc.freeze below), so the collections a
+        # load provokes walk only what is new, not the whole process's heap.
         result = await asyncio.to_thread(load_tree, artifact.tree)
         before = self.desired
         previous = set(before)
@@ -292,9 +293,12 @@ class Controller:
         self._enqueue_all(changed_keys(before, self.desired))
         # The loaded state lives until the next revision: frozen, full collections during
         # resyncs (botocore's parsing allocates plenty) stop walking it. About a third of
-        # a no-op resync's CPU at 1,000 services (bench/noop_resync.py). No collection
-        # first: it would delay the workers; garbage frozen with it waits for the unfreeze.
+        # a no-op resync's CPU at 1,000 services (bench/noop_resync.py). Frozen objects
+        # are still freed when nothing refers to them (the previous revision's state is
+        # acyclic); the collection first walks only what is not frozen yet, so no
+        # garbage is frozen for good.
         del before
+        gc.collect()
         gc.freeze()
         if self.prune_blocked is None:
             await self._scan_for_prune()

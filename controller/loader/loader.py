@@ -207,6 +207,7 @@ class _Loader:
                 self.report(path, 1, 1, docs.message)
                 self.result.complete = False
                 continue
+            seen = (len(self.result.loaded), len(self.result.rejected), len(self.reported))
             for doc in docs:
                 loaded = len(self.result.loaded)
                 try:
@@ -215,6 +216,11 @@ class _Loader:
                     self.internal_error(path, doc, "the loader", exc)
                 if len(self.result.loaded) == loaded:
                     self.mention(path, doc)
+            if seen == (len(self.result.loaded), len(self.result.rejected), len(self.reported)):
+                # Nothing of ours: let it go now (parsed again if a resource names it as
+                # its task definition). Kubernetes manifests beside ours do not pile up
+                # for the whole load, nor lengthen every full garbage collection in it.
+                del self.parsed[path]
         self.check_duplicates()
         self.check_references()
         self.result.diagnostics.sort(key=lambda d: (d.file, d.line, d.col, d.message))

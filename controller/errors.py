@@ -24,7 +24,9 @@
 
 Retryable errors are retried by the work queue with per-key backoff; terminal ones stop
 the resource (Stalled) until its input changes. botocore's ClientError is turned into
-these in controller.aws only. CancelledError is never caught as one of these.
+these in controller.aws only. CancelledError is never caught as one of these. Any other
+exception is a bug of ours: where one is contained (a check of one document, the source
+loop) it is shown as `bug_message` says.
 """
 
 from __future__ import annotations
@@ -136,3 +138,9 @@ class SourceNetworkError(SourceError):
 
 class SourceUnsupported(SourceError):
     """The source spec is malformed or names a kind of source this version cannot read."""
+
+
+def bug_message(exc: Exception, where: str = "") -> str:
+    """How an exception that is not one of ours (a bug) reads in a status or diagnostic."""
+    at = f" in {where}" if where else ""
+    return f"internal error{at}: {type(exc).__name__}: {exc}; please report this bug"

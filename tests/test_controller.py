@@ -15,7 +15,7 @@ import boto3
 import pytest
 
 from tests.conftest import REGION
-from tests.controller_process import Running, commit, git, quickstart_repo, set_image
+from tests.controller_process import Running, commit, git, quickstart_repo, set_image, stop
 
 
 @pytest.fixture
@@ -172,6 +172,65 @@ def test_a_broken_file_does_not_stop_a_good_change(
     assert "worker.yaml:6:17" in entry["lastError"]
     svc = ecs(emulated.endpoint_url).describe_services(cluster="prod-cluster", services=["worker"])
     assert svc["services"][0]["desiredCount"] == 1  # left as it was
+
+
+def worker_active(endpoint: str) -> bool:
+    services = ecs(endpoint).describe_services(cluster="prod-cluster", services=["worker"])
+    return bool(services["services"]) and services["services"][0]["status"] == "ACTIVE"
+
+
+def hold_on(running: Running, endpoint: str, seconds: float = 6.0) -> None:
+    """worker (prune: true) stays ACTIVE for seconds: polls, resyncs and prune steps
+    (a prune takes about three seconds here) all had their chance."""
+    deadline = time.monotonic() + seconds
+    while time.monotonic() < deadline:
+        assert worker_active(endpoint), running.log.read_text()[-2000:]
+        time.sleep(0.5)
+
+
+def test_a_typo_in_apiversion_never_deletes_a_service(
+    emulated: Any, repo: Path, controller: Callable[..., Running]
+) -> None:
+    running = controller()
+    running.wait("worker synced", lambda: synced(running, "worker"))
+    worker = repo / "deploy" / "worker.yaml"
+    worker.write_text(worker.read_text().replace("ecs-gitops.dev/", "ecs-gitop.dev/"))
+    typo = commit(repo, "one letter missing")
+    running.wait("the typo loaded", lambda: running.status()["source"]["revision"] == typo)
+    hold_on(running, emulated.endpoint_url)
+    entry = running.resource("worker")
+    assert entry is not None
+    assert entry["healthStatus"] == "Degraded"
+    assert (
+        "worker.yaml:1:13: error: unknown apiVersion 'ecs-gitop.dev/v1alpha1'" in entry["lastError"]
+    )
+    assert "did you mean 'ecs-gitops.dev/v1alpha1'?" in entry["lastError"]
+    assert "nothing is pruned" in running.status()["source"]["pruneBlocked"]
+
+
+def test_a_service_still_named_in_a_foreign_form_is_never_pruned(
+    emulated: Any, repo: Path, controller: Callable[..., Running], tmp_path: Path
+) -> None:
+    """worker.yaml turned into a document of another group that no check flags: the
+    revision has no error, yet it still names worker, so prune leaves worker alone, also
+    for a controller started on that revision (its scan finds worker unnamed by any
+    resource)."""
+    running = controller()
+    running.wait("worker synced", lambda: synced(running, "worker"))
+    worker = repo / "deploy" / "worker.yaml"
+    text = worker.read_text().replace("ecs-gitops.dev/v1alpha1", "acme.example/v1")
+    worker.write_text(text.replace("kind: EcsService", "kind: EcsSevrice"))
+    foreign = commit(repo, "worker in another tool's format")
+    running.wait("it loaded", lambda: running.status()["source"]["revision"] == foreign)
+    hold_on(running, emulated.endpoint_url)
+    assert running.status()["source"]["pruneBlocked"] is None
+    assert "worker.yaml:1 still names it" in (running.resource("worker") or {})["message"]
+    stop(running.proc)
+
+    restarted = controller()
+    restarted.wait("it loaded", lambda: restarted.status()["source"]["revision"] == foreign)
+    restarted.wait("myapp synced", lambda: synced(restarted, "myapp"))
+    hold_on(restarted, emulated.endpoint_url)
 
 
 def test_sigterm_mid_rollout_exits_in_time(

@@ -189,6 +189,26 @@ BAD: dict[str, Bad] = {
     "54-multidoc-second-invalid.yaml": Bad(
         10, 3, ("unknown field 'capacityProvider' in spec", "did you mean 'capacityProviders'?")
     ),
+    "55-apiversion-group-typo.yaml": Bad(
+        2,
+        13,
+        ("unknown apiVersion 'ecs-gitop.dev/v1alpha1'", "did you mean 'ecs-gitops.dev/v1alpha1'?"),
+    ),
+    "56-our-kind-in-another-group.yaml": Bad(
+        2,
+        13,
+        (
+            "unknown apiVersion 'apps/v1'",
+            "EcsCluster is an ecs-gitops.dev kind",
+            "did you mean 'ecs-gitops.dev/v1alpha1'?",
+        ),
+    ),
+    "57-our-kind-without-apiversion.yaml": Bad(
+        2, 7, ("kind EcsCluster needs `apiVersion: ecs-gitops.dev/v1alpha1`",)
+    ),
+    "58-apiversion-without-version.yaml": Bad(
+        2, 13, ("unknown apiVersion 'ecs-gitops.dev'", "did you mean 'ecs-gitops.dev/v1alpha1'?")
+    ),
     # ---- paths and symlinks
     "60-taskdef-path-traversal.yaml": Bad(8, 19, ("'../../etc/passwd' leaves the source tree",)),
     "61-taskdef-absolute-path.yaml": Bad(8, 19, ("'/etc/passwd' leaves the source tree",)),
@@ -262,6 +282,9 @@ BAD: dict[str, Bad] = {
     "92-no-essential-container.yaml": Bad(16, 7, ("at least one container must be essential",)),
     "93-fargate-ephemeral-storage.yaml": Bad(
         15, 35, ("Fargate ephemeral storage is 21 to 200 GiB", "not 500")
+    ),
+    "94-task-size-hundreds-of-digits.yaml": Bad(
+        14, 10, ("400-character value is not a CPU size (too large)",), errors=2
     ),
 }
 

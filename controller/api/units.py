@@ -7,6 +7,7 @@ sizes), the diff's normalization and the cost estimate.
 
 from __future__ import annotations
 
+import math
 import re
 
 _CPU = re.compile(r"^\s*(\d*\.?\d+)\s*(vcpu)?\s*$", re.IGNORECASE)
@@ -22,6 +23,8 @@ def cpu_units(value: str | int) -> int:
         raise ValueError(f"{value!r} is not a CPU size (use units like 512 or '0.5 vCPU')")
     number = float(match.group(1))
     units = number * 1024 if match.group(2) else number
+    if not math.isfinite(units):  # hundreds of digits: float() gives inf, int() would raise
+        raise ValueError(f"a {len(value)}-character value is not a CPU size (too large)")
     if units != int(units):
         raise ValueError(f"{value!r} is not a whole number of CPU units")
     return int(units)
@@ -37,6 +40,8 @@ def memory_mib(value: str | int) -> int:
     number = float(match.group(1))
     unit = (match.group(2) or "mb").lower()
     mib = number * 1024 if unit in ("gb", "gib") else number
+    if not math.isfinite(mib):
+        raise ValueError(f"a {len(value)}-character value is not a memory size (too large)")
     if mib != int(mib):
         raise ValueError(f"{value!r} is not a whole number of MiB")
     return int(mib)

@@ -33,7 +33,13 @@ from controller.app.queueing import (
     changed_priority,
 )
 from controller.aws.client import AwsClients
-from controller.errors import AwsError, EcsGitopsError, ReconcileError, SourceError
+from controller.errors import (
+    AwsError,
+    EcsGitopsError,
+    ReconcileError,
+    SourceError,
+    bug_message,
+)
 from controller.loader import Loaded, LoadResult, load_tree
 from controller.notify import Notifier, drift_detected, from_rollout
 from controller.observability.http import HttpHooks, HttpServer
@@ -120,6 +126,8 @@ class Controller:
             on_depth=self.metrics.set_queue_depth, on_retry=self.metrics.queue_retry
         )
         self.artifact: Artifact | None = None
+        self.loaded_revision: str | None = None
+        """The revision apply_artifact last finished: one that failed is applied again."""
         self.generation = 0
         """Revisions loaded so far: the newest one's changes are queued first."""
         self.load: LoadResult | None = None
@@ -187,6 +195,7 @@ class Controller:
             log.warning("aws_unreachable", error=str(exc))
 
     async def _wait(self, stop: asyncio.Event, coro: Any) -> None:
+        """Until coro or stop is done; coro's exception, if it raised one, is raised."""
         waiter = asyncio.ensure_future(coro)
         stopper = asyncio.ensure_future(stop.wait())
         try:
@@ -197,8 +206,13 @@ class Controller:
                     task.cancel()
                     with contextlib.suppress(asyncio.CancelledError):
                         await task
+        if waiter.done() and not waiter.cancelled():
+            waiter.result()
 
     async def _source_loop(self, stop: asyncio.Event) -> None:
+        """Fetch, apply a new revision, wait for a change; any exception (CancelledError is
+        not one) is reported as the source's error and the loop goes on, so one bad
+        revision or a bug of ours never stops the controller."""
         while not stop.is_set():
             started = time.monotonic()
             fetched = False
@@ -208,18 +222,29 @@ class Controller:
                 self.metrics.source_fetched(
                     self.source_kind, "success", time.monotonic() - started, artifact.revision
                 )
-                self.source_error = None
                 self.fetched_at = datetime.now(UTC)
-                if self.artifact is None or artifact.revision != self.artifact.revision:
+                if artifact.revision != self.loaded_revision:
                     await self.apply_artifact(artifact)
-            except SourceError as exc:
+                self.source_error = None
+            except Exception as exc:
                 if not fetched:
                     self.metrics.source_fetched(
                         self.source_kind, "error", time.monotonic() - started
                     )
-                self.source_error = str(exc)
-                log.error("source_fetch_failed", source=self.source.display, error=str(exc))
-            await self._wait(stop, self.source.wait_for_change(self.settings.poll_interval))
+                self._source_failed(exc)
+            try:
+                await self._wait(stop, self.source.wait_for_change(self.settings.poll_interval))
+            except Exception as exc:
+                self._source_failed(exc)
+                await self._wait(stop, asyncio.sleep(self.settings.poll_interval))
+
+    def _source_failed(self, exc: Exception) -> None:
+        if isinstance(exc, SourceError):
+            self.source_error = str(exc)
+            log.error("source_fetch_failed", source=self.source.display, error=str(exc))
+        else:  # a bug of ours: keep the traceback, retry the revision at the next poll
+            self.source_error = bug_message(exc)
+            log.error("source_loop_failed", source=self.source.display, exc_info=exc)
 
     async def _resync_loop(self, stop: asyncio.Event) -> None:
         while not stop.is_set():
@@ -232,8 +257,10 @@ class Controller:
     # -- the applier ------------------------------------------------------------------
 
     async def apply_artifact(self, artifact: Artifact) -> None:
-        gc.unfreeze()  # the previous revision's state may be collected again
-        result = load_tree(artifact.tree)
+        # In a thread: a large revision never holds up /healthz, the lease or the workers.
+        # What is frozen stays frozen (see the gc.freeze below), so the collections a
+        # load provokes walk only what is new, not the whole process's heap.
+        result = await asyncio.to_thread(load_tree, artifact.tree)
         before = self.desired
         previous = set(before)
         self.generation += 1
@@ -256,7 +283,7 @@ class Controller:
             self._reject(key, file, result)
         self.prune_blocked = self._prune_blocked(result)
         for key in previous - set(self.desired) - set(result.rejected):
-            self._mark_removed(key)
+            self._mark_removed(key, result.names(key))
         for item in result.loaded:
             if not isinstance(item.resource, EcsCluster):
                 self.known_clusters.add(
@@ -265,18 +292,28 @@ class Controller:
         self._enqueue_all(changed_keys(before, self.desired))
         # The loaded state lives until the next revision: frozen, full collections during
         # resyncs (botocore's parsing allocates plenty) stop walking it. About a third of
-        # a no-op resync's CPU at 1,000 services (bench/noop_resync.py). No collection
-        # first: it would delay the workers; garbage frozen with it waits for the unfreeze.
+        # a no-op resync's CPU at 1,000 services (bench/noop_resync.py). Frozen objects
+        # are still freed when nothing refers to them (the previous revision's state is
+        # acyclic); the collection first walks only what is not frozen yet, so no
+        # garbage is frozen for good.
         del before
+        gc.collect()
         gc.freeze()
         if self.prune_blocked is None:
             await self._scan_for_prune()
+        self.loaded_revision = artifact.revision
 
     def _prune_blocked(self, result: LoadResult) -> str | None:
         if not result.complete:
             return "some files of the source could not be read or parsed: nothing is pruned"
         if not result.loaded:
             return "the source holds no valid resources: nothing is pruned or deleted"
+        if result.errors:
+            first = result.errors[0]
+            return (
+                f"{len(result.errors)} error(s) in the source (the first at {first.file}:"
+                f"{first.line}): nothing is pruned until they are fixed"
+            )
         return None
 
     def _reject(self, key: ResourceKey, file: str, result: LoadResult) -> None:
@@ -296,18 +333,26 @@ class Controller:
         status.conditions = conditions_for(status, stalled_reason="InvalidSpec")
         self._store(key, status)
 
-    def _mark_removed(self, key: ResourceKey) -> None:
+    def _mark_removed(self, key: ResourceKey, named_at: str | None) -> None:
+        """key left the desired state; named_at is where the revision still names it in
+        a form that is not a valid resource of ours (then it is never pruned)."""
         status = self.statuses.get(key) or ResourceStatus(
             kind=key.kind, name=key.name, cluster=key.cluster, region=key.region
         )
         status.sync_status = "OutOfSync"
-        status.message = (
-            f"removed from the source; {self.prune_blocked}"
-            if self.prune_blocked
-            else "removed from the source"
-        )
+        if named_at is not None:
+            status.message = (
+                f"no longer a valid resource in the source, but {named_at} still names it: "
+                "left as it is, never pruned"
+            )
+        elif self.prune_blocked:
+            status.message = f"removed from the source; {self.prune_blocked}"
+        else:
+            status.message = "removed from the source"
         self.statuses[key] = status
-        if key.kind == "EcsService" and self.prune_blocked is None:
+        if named_at is not None:
+            self.prune_candidates.discard(key)
+        elif key.kind == "EcsService" and self.prune_blocked is None:
             self.prune_candidates.add(key)
             self.queue.add(key)
         elif key.kind != "EcsService":
@@ -435,7 +480,13 @@ class Controller:
         return Outcome.requeue(result.requeue_after)
 
     async def _handle_removed(self, key: ResourceKey) -> Outcome:
-        if key not in self.prune_candidates or self.prune_blocked is not None:
+        # Level-triggered, at the moment of deleting: prune only what the current revision
+        # no longer names in any form (a broken or mistyped document keeps its service).
+        if (
+            key not in self.prune_candidates
+            or self.prune_blocked is not None
+            or (self.load is not None and self.load.names(key) is not None)
+        ):
             return Outcome.done()
         ctx = self.ctx.derive()
         try:

@@ -155,14 +155,19 @@ def fields_at(model: type[BaseModel], loc: tuple[str | int, ...]) -> list[str]:
     return sorted(names) or field_names(model)
 
 
+def close_match(word: str, words: list[str]) -> str | None:
+    """The one of words that word is a misspelling or miscasing of, or None."""
+    match = difflib.get_close_matches(word, words, n=1, cutoff=0.75)
+    if match:
+        return match[0]
+    lowered = {w.lower(): w for w in words}
+    return lowered.get(word.lower())
+
+
 def suggest(word: str, words: list[str]) -> str:
     """A did-you-mean hint for a misspelt or miscased name, or ""."""
-    match = difflib.get_close_matches(word, words, n=1, cutoff=0.75)
-    if not match:
-        lowered = {w.lower(): w for w in words}
-        if word.lower() in lowered:
-            match = [lowered[word.lower()]]
-    return f" (did you mean {match[0]!r}?)" if match else ""
+    match = close_match(word, words)
+    return f" (did you mean {match!r}?)" if match else ""
 
 
 def explain(

@@ -5,19 +5,30 @@ document that fails is still identified where possible (kind, cluster, name) and
 in `rejected`, and `complete` is False when any file could not be read at all: later
 stages must neither apply nor prune what they cannot see (an invalid or unreadable
 source never deletes anything).
+
+A document is ours when its apiVersion is in the ecs-gitops.dev group. One that was
+plainly meant to be (a kind of ours under another or no apiVersion, or a group one typo
+away from ours) is an error, not a foreign document: ignoring it would make its service
+"leave the source". Every other document that does not load still counts as naming what
+its metadata.name (and spec.cluster) say: `names` answers whether a revision still
+mentions a service in any form, and prune never deletes what it does. A check that
+raises (a bug of ours) becomes an internal error on its document alone.
 """
 
 from __future__ import annotations
 
 import codecs
 import posixpath
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
+import structlog
 from pydantic import ValidationError
 
 from controller.api import (
     API_GROUP,
+    API_VERSION,
     KINDS,
     EcsCluster,
     EcsService,
@@ -30,11 +41,15 @@ from controller.api import (
 from controller.api.files import FileTree
 from controller.api.notifications import NOTIFICATIONS_KIND, EcsGitopsNotifications
 from controller.api.resources import VERSIONS
-from controller.errors import ParseError, SourceFileError
+from controller.errors import ParseError, SourceFileError, bug_message
 from controller.loader import checks
-from controller.loader.diagnostics import Diagnostic, from_validation, suggest
+from controller.loader.diagnostics import Diagnostic, close_match, from_validation, suggest
 from controller.loader.references import check_references
 from controller.loader.yamlpos import Document, Path, parse_json, parse_yaml
+
+log = structlog.get_logger(__name__)
+
+OUR_KINDS = (*KINDS, NOTIFICATIONS_KIND)
 
 
 @dataclass(frozen=True, slots=True)
@@ -81,6 +96,23 @@ class LoadResult:
     """The source's valid EcsGitopsNotifications document, if it has one."""
     notifications_file: str | None = None
     """The file of the notifications document, valid or not."""
+    mentions: dict[str, list[tuple[str | None, str]]] = field(default_factory=dict)
+    """name -> (cluster or None when the document names none, "file:line") of every
+    document that names something but did not load: foreign, invalid or unidentifiable."""
+
+    def names(self, key: ResourceKey) -> str | None:
+        """Where this revision still names key's resource, valid, invalid or in a form
+        that is not ours ("file" or "file:line"); None when it is gone from the source.
+        A region is not compared: a mention is enough to keep a service."""
+        for item in self.loaded:
+            if item.key == key:
+                return f"{item.file}:{item.line}"
+        if key in self.rejected:
+            return self.rejected[key]
+        for cluster, where in self.mentions.get(key.name, ()):
+            if cluster is None or cluster == key.cluster:
+                return where
+        return None
 
     @property
     def notifications_invalid(self) -> bool:
@@ -175,12 +207,45 @@ class _Loader:
                 self.report(path, 1, 1, docs.message)
                 self.result.complete = False
                 continue
+            seen = (len(self.result.loaded), len(self.result.rejected), len(self.reported))
             for doc in docs:
-                self.load_document(path, doc)
+                loaded = len(self.result.loaded)
+                try:
+                    self.load_document(path, doc)
+                except Exception as exc:  # a bug of ours: this document only
+                    self.internal_error(path, doc, "the loader", exc)
+                if len(self.result.loaded) == loaded:
+                    self.mention(path, doc)
+            if seen == (len(self.result.loaded), len(self.result.rejected), len(self.reported)):
+                # Nothing of ours: let it go now (parsed again if a resource names it as
+                # its task definition). Kubernetes manifests beside ours do not pile up
+                # for the whole load, nor lengthen every full garbage collection in it.
+                del self.parsed[path]
         self.check_duplicates()
         self.check_references()
         self.result.diagnostics.sort(key=lambda d: (d.file, d.line, d.col, d.message))
         return self.result
+
+    def internal_error(self, path: str, doc: Document, where: str, exc: Exception) -> None:
+        """An exception from our own code while loading doc: an error on it alone."""
+        message = _internal_error(where, exc, self.show(path))
+        if isinstance(doc.data, dict):
+            self.reject(path, doc.start.line, doc.start.col, message, _identify(doc.data))
+        else:
+            self.report(path, doc.start.line, doc.start.col, message)
+
+    def mention(self, path: str, doc: Document) -> None:
+        """Record what a document that did not load names (see LoadResult.names)."""
+        data = doc.data
+        meta = data.get("metadata") if isinstance(data, dict) else None
+        name = meta.get("name") if isinstance(meta, dict) else None
+        if not isinstance(name, str):
+            return
+        spec = data.get("spec")
+        cluster = spec.get("cluster") if isinstance(spec, dict) else None
+        where = f"{self.show(path)}:{doc.start.line}"
+        named = cluster.rsplit("/", 1)[-1] if isinstance(cluster, str) else None
+        self.result.mentions.setdefault(name, []).append((named, where))
 
     def load_document(self, path: str, doc: Document) -> None:
         data = doc.data
@@ -188,21 +253,14 @@ class _Loader:
             return
         api_version = data.get("apiVersion")
         kind = data.get("kind")
-        if not isinstance(api_version, str):
-            if api_version is None and isinstance(kind, str) and kind in KINDS:
-                mark = doc.locate(("kind",))
-                self.report(
-                    path,
-                    mark.line,
-                    mark.col,
-                    f"kind {kind} without apiVersion is ignored: add `apiVersion: {API_GROUP}/v1alpha1`",
-                    "warning",
-                )
-            return
-        group, _, version = api_version.rpartition("/")
-        if group != API_GROUP:
+        if not isinstance(api_version, str) or api_version.rpartition("/")[0] != API_GROUP:
+            mistake = _meant_to_be_ours(api_version, kind)
+            if mistake is not None:
+                mark = doc.locate(("apiVersion",) if "apiVersion" in data else ("kind",))
+                self.reject(path, mark.line, mark.col, mistake, _identify(data))
             return
         key = _identify(data)
+        version = api_version.rpartition("/")[2]
         if version not in VERSIONS:
             mark = doc.locate(("apiVersion",))
             supported = ", ".join(f"{API_GROUP}/{v}" for v in VERSIONS)
@@ -277,7 +335,15 @@ class _Loader:
 
     def check_references(self) -> None:
         """dependsOn and hooks name resources of the source; no dependsOn cycles."""
-        problems, bad = check_references(self.result.loaded, self.result.rejected)
+        try:
+            problems, bad = check_references(self.result.loaded, self.result.rejected)
+        except Exception as exc:  # a bug of ours: only the resources it checks are held back
+            message = _internal_error("check check_references", exc)
+            problems, bad = [], set()
+            for item in self.result.loaded:
+                if _has_references(item.resource):
+                    self.result.diagnostics.append(Diagnostic(item.file, item.line, 1, message))
+                    bad.add(item.key)
         if not problems and not bad:
             return
         raw = {self.show(p): p for p in self.parsed}
@@ -309,9 +375,9 @@ class _Loader:
 
     def accept(self, path: str, doc: Document, resource: Resource) -> None:
         td_file: str | None = None
-        findings: list[checks.Finding]
+        findings: list[checks.Finding] | None
         if isinstance(resource, EcsCluster):
-            findings = checks.check_cluster(resource)
+            findings = self.run_check(path, doc, checks.check_cluster, resource)
         else:
             resolved = self.resolve_task_definition(path, doc, resource)
             if resolved is None:
@@ -323,10 +389,12 @@ class _Loader:
             )
             assert isinstance(resource, EcsService | EcsTask)
             findings = (
-                checks.check_service(resource, td)
+                self.run_check(path, doc, checks.check_service, resource, td)
                 if isinstance(resource, EcsService)
-                else checks.check_task(resource, td)
+                else self.run_check(path, doc, checks.check_task, resource, td)
             )
+        if findings is None:
+            return
         failed = False
         for finding in findings:
             file, fdoc, fpath = path, doc, finding.path
@@ -361,6 +429,16 @@ class _Loader:
                 td_doc,
             )
         )
+
+    def run_check(
+        self, path: str, doc: Document, check: Callable[..., list[checks.Finding]], *args: Any
+    ) -> list[checks.Finding] | None:
+        """check's findings; None (the document rejected) when the check itself failed."""
+        try:
+            return check(*args)
+        except Exception as exc:  # a bug of ours: an internal error on this resource alone
+            self.internal_error(path, doc, f"check {check.__name__}", exc)
+            return None
 
     def resolve_task_definition(
         self, path: str, doc: Document, resource: EcsService | EcsTask
@@ -514,6 +592,39 @@ def _identify(data: dict[str, Any]) -> ResourceKey:
         spec.get("cluster", "default") if isinstance(spec, dict) and kind != "EcsCluster" else ""
     )
     return ResourceKey(str(kind), str(region or ""), str(cluster).rsplit("/", 1)[-1], str(name))
+
+
+def _internal_error(where: str, exc: Exception, file: str | None = None) -> str:
+    """The message of an exception raised by our own code, logged with its traceback."""
+    log.error("loader_internal_error", where=where, file=file, exc_info=exc)
+    return bug_message(exc, where)
+
+
+def _has_references(resource: Resource) -> bool:
+    """What check_references looks at: a service's dependsOn and hooks, and every task."""
+    if isinstance(resource, EcsService):
+        hooks = resource.spec.hooks
+        return bool(resource.spec.depends_on or hooks.pre_sync or hooks.post_sync)
+    return isinstance(resource, EcsTask)
+
+
+def _meant_to_be_ours(api_version: object, kind: object) -> str | None:
+    """Why a document outside our group was meant to be ours (its kind is one of ours,
+    or its apiVersion is a typo of ours), or None for a foreign document (Kubernetes
+    manifests, files without apiVersion)."""
+    ours = isinstance(kind, str) and kind in OUR_KINDS
+    if api_version is None:
+        return f"kind {kind} needs `apiVersion: {API_VERSION}`" if ours else None
+    if not isinstance(api_version, str):
+        return f"apiVersion must be {API_VERSION!r}, got {api_version!r}" if ours else None
+    group, slash, version = api_version.rpartition("/")
+    # "ecs-gitop.dev/v1alpha1" or, without a version, "ecs-gitops.dev"
+    typo = close_match(group if slash else api_version, [API_GROUP]) is not None
+    if not ours and not typo:
+        return None
+    meant = f"{API_GROUP}/{version}" if version in VERSIONS else API_VERSION
+    why = f"{kind} is an {API_GROUP} kind; " if ours and not typo else ""
+    return f"unknown apiVersion {api_version!r} ({why}did you mean {meant!r}?)"
 
 
 def load_tree(tree: FileTree) -> LoadResult:

@@ -5,7 +5,9 @@ normalized task definition and the task-set-level fields: launch type or capacit
 provider strategy, platform version, network, load balancers, registries). It is how a
 reconcile, after a crash or a lost response, recognises the set an earlier attempt
 created, so a retry never creates a second one. Task definitions are registered only
-when no revision with the same content digest (tag ecs-gitops.dev/spec-hash) exists.
+when no revision with the same content digest (tag ecs-gitops.dev/spec-hash) exists, one
+registration at a time per content (Registrations), so services sharing a file share a
+revision even when their first reconciles run at once.
 
 The current versions of the secrets the task definition references (reconcile/secrets.py)
 join the digest when known and syncPolicy.rolloutOnSecretRotation is on, so a rotated
@@ -31,12 +33,15 @@ from controller.api.service import EcsServiceSpec
 from controller.aws.ecs import Ecs
 from controller.aws.models import LiveTaskSet
 from controller.reconcile.normalize import canonical_task_set_fields, spec_hash
+from controller.runtime.keyedlock import KeyedLocks
 
 log = structlog.get_logger(__name__)
 
 EXTERNAL_ID_PREFIX = "ecs-gitops:"
 RECENT_REVISIONS = 5
 """How many of a family's newest revisions are searched for identical content."""
+RECENT_REGISTRATIONS = 256
+"""How many registrations Registrations remembers (only the newest matter)."""
 
 
 @dataclass(frozen=True)
@@ -87,8 +92,30 @@ def _external_id(body: dict[str, Any]) -> str:
     return f"{EXTERNAL_ID_PREFIX}{hashlib.sha256(text.encode()).hexdigest()[:20]}"
 
 
-async def find_task_definition(ecs: Ecs, want: DesiredTaskSet, hints: list[str]) -> str | None:
-    """The ARN of a registered revision with the desired content, or None.
+class Registrations:
+    """Task definition registrations, shared by every worker of a controller (one per
+    Context): a lock per (region, family, spec hash), so two reconciles wanting the same
+    new content register it once, and the revisions just registered, which the one that
+    waited looks at first (ListTaskDefinitions may not show a revision that new yet)."""
+
+    def __init__(self) -> None:
+        self.locks: KeyedLocks[tuple[str, str, str]] = KeyedLocks()
+        self._recent: dict[tuple[str, str, str], str] = {}
+
+    def recent(self, key: tuple[str, str, str]) -> list[str]:
+        arn = self._recent.get(key)
+        return [arn] if arn is not None else []
+
+    def registered(self, key: tuple[str, str, str], arn: str) -> None:
+        self._recent[key] = arn
+        while len(self._recent) > RECENT_REGISTRATIONS:
+            del self._recent[next(iter(self._recent))]  # dicts keep insertion order
+
+
+async def find_task_definition(
+    ecs: Ecs, td: TaskDefinitionInput, digest: str, hints: list[str]
+) -> str | None:
+    """The ARN of a registered revision whose spec-hash tag is digest, or None.
 
     Revisions in use by the service's task sets are checked first (cached by ARN, so
     free after the first look), then the family's newest ACTIVE revisions, so a revert in
@@ -96,28 +123,43 @@ async def find_task_definition(ecs: Ecs, want: DesiredTaskSet, hints: list[str])
     """
     for arn in hints:
         live = await ecs.describe_task_definition(arn)
-        if live is not None and live.spec_hash == want.spec_hash:
+        if live is not None and live.spec_hash == digest:
             return live.arn
-    family = want.task_definition.family
-    for arn in await ecs.recent_task_definitions(family, RECENT_REVISIONS):
+    for arn in await ecs.recent_task_definitions(td.family, RECENT_REVISIONS):
         if arn in hints:
             continue
         live = await ecs.describe_task_definition(arn)
-        if live is not None and live.status == "ACTIVE" and live.spec_hash == want.spec_hash:
+        if live is not None and live.status == "ACTIVE" and live.spec_hash == digest:
             return live.arn
     return None
 
 
 async def ensure_task_definition(
-    ecs: Ecs, want: DesiredTaskSet, hints: list[str], instance: str
+    ecs: Ecs,
+    td: TaskDefinitionInput,
+    digest: str,
+    hints: list[str],
+    *,
+    instance: str,
+    registrations: Registrations,
 ) -> tuple[str, bool]:
-    """The ARN of a revision with the desired content, registering one if none exists.
-    Returns (arn, registered)."""
-    arn = await find_task_definition(ecs, want, hints)
+    """The ARN of a revision with td's content (spec hash digest), registering one if none
+    exists: the one rule for services and hooks. Returns (arn, registered).
+
+    Registration is serialized per (region, family, digest): a reconcile that waited for
+    another registering the same content looks again once it holds the lock, and finds
+    that revision instead of registering a copy."""
+    arn = await find_task_definition(ecs, td, digest, hints)
     if arn is not None:
         return arn, False
-    live = await ecs.register_task_definition(
-        want.task_definition, {SPEC_HASH_TAG: want.spec_hash, MANAGED_BY_TAG: instance}
-    )
-    log.info("task_definition_registered", arn=live.arn, spec_hash=want.spec_hash)
+    key = (ecs.region, td.family, digest)
+    async with registrations.locks.hold(key):
+        arn = await find_task_definition(ecs, td, digest, [*registrations.recent(key), *hints])
+        if arn is not None:
+            return arn, False
+        live = await ecs.register_task_definition(
+            td, {SPEC_HASH_TAG: digest, MANAGED_BY_TAG: instance}
+        )
+        registrations.registered(key, live.arn)
+    log.info("task_definition_registered", arn=live.arn, spec_hash=digest, family=td.family)
     return live.arn, True

@@ -1,6 +1,7 @@
 """The controller's machinery, which knows nothing of ECS: work queue, backoff, clock.
 
     clock      Clock protocol; MonotonicClock (real) and FakeClock (tests, advance())
+    keyedlock  KeyedLocks: one asyncio lock per key, forgotten when nobody holds it
     ratelimit  RateLimiter protocol; ExponentialBackoff (per key, capped, forgotten on success)
     workqueue  WorkQueue (dedup, one worker per key, delays, backoff), Outcome, run_workers;
                work_priority (the priority of the key a worker is handling)
@@ -10,6 +11,7 @@ handlers, and it hands back only time and order.
 """
 
 from controller.runtime.clock import Clock, FakeClock, MonotonicClock, TimerHandle
+from controller.runtime.keyedlock import KeyedLocks
 from controller.runtime.ratelimit import ExponentialBackoff, RateLimiter
 from controller.runtime.workqueue import (
     Action,
@@ -27,6 +29,7 @@ __all__ = [
     "Clock",
     "ExponentialBackoff",
     "FakeClock",
+    "KeyedLocks",
     "MonotonicClock",
     "Outcome",
     "QueueShutDown",

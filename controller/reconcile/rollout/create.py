@@ -52,7 +52,7 @@ async def create(
     if rotated:
         status.reason = f"secret rotated: {', '.join(rotated)}"
     if r.ctx.dry_run:
-        arn = await find_task_definition(r.ecs, r.want, hints)
+        arn = await find_task_definition(r.ecs, r.want.task_definition, r.want.spec_hash, hints)
         what = "a new task definition revision and " if arn is None else ""
         return Step(status, message=f"would create {what}a new task set{why}", requeue_after=None)
     note = ""
@@ -62,7 +62,14 @@ async def create(
             # not a failed rollout: fixing it in AWS (pushing the image, say) unblocks it
             status.phase = "Blocked"
             return Step(status, "Degraded", blocked, requeue_after=60.0)
-    arn, _ = await ensure_task_definition(r.ecs, r.want, hints, r.ctx.instance)
+    arn, _ = await ensure_task_definition(
+        r.ecs,
+        r.want.task_definition,
+        r.want.spec_hash,
+        hints,
+        instance=r.ctx.instance,
+        registrations=r.ctx.registrations,
+    )
     spec = r.service.spec
     created = await r.ecs.create_task_set(
         r.cluster,

@@ -43,7 +43,6 @@ from controller.aws.models import LiveService
 from controller.aws.tasks import RunTaskFailed, StandaloneTask, Tasks, console_url
 from controller.notify.events import Event
 from controller.reconcile.context import Context, cluster_name
-from controller.reconcile.normalize import spec_hash
 from controller.reconcile.rollout.base import FAILED_TAG, tag_safe
 from controller.reconcile.taskset import DesiredTaskSet, ensure_task_definition
 
@@ -141,7 +140,7 @@ async def reconcile_pre_sync(
 ) -> HookStep | None:
     """Call before creating a task set; None when every preSync hook of this revision
     succeeded (or there is nothing to run before): go ahead and create it."""
-    want = want or DesiredTaskSet.from_spec(svc.spec)
+    want = want or DesiredTaskSet.from_spec(svc.spec, identity=ctx.identity)
     names = svc.spec.hooks.pre_sync
     if not names or any(want.matches(ts) for ts in live.task_sets if ts.status != "DRAINING"):
         return None
@@ -159,7 +158,7 @@ async def reconcile_post_sync(
 ) -> HookStep | None:
     """Call once the rollout has nothing left to do; None when every postSync hook of the
     PRIMARY revision succeeded (or the rollout has not finished: nothing to run yet)."""
-    want = want or DesiredTaskSet.from_spec(svc.spec)
+    want = want or DesiredTaskSet.from_spec(svc.spec, identity=ctx.identity)
     names = svc.spec.hooks.post_sync
     primary = live.primary_task_set
     if not names or primary is None or not want.matches(primary) or len(_live_sets(live)) > 1:
@@ -331,14 +330,15 @@ async def _start(
 ) -> HookStep:
     spec, svc = task.spec, run.svc.spec
     own_placement = spec.launch_type is not None or bool(spec.capacity_provider_strategy)
-    td = spec.task_definition_input
+    td, identity = spec.task_definition_input, run.ctx.identity
     arn, _ = await ensure_task_definition(
         run.ecs,
         td,
-        spec_hash(td),
+        identity.current.spec_hash(td),
         [],
         instance=run.ctx.instance,
         registrations=run.ctx.registrations,
+        identity=identity,
     )
     try:
         started = await api.run(

@@ -4,6 +4,7 @@ emulated AWS."""
 
 from __future__ import annotations
 
+import json
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -19,7 +20,8 @@ from controller.reconcile.context import Context
 from controller.reconcile.depends import blocked_by, blocked_status, dependents_of
 from controller.reconcile.driver import sync_all
 from controller.sources.directory import DirectoryTree
-from tests.conftest import REGION
+from tests.conftest import REGION, write_files
+from tests.controller_process import Running, commit, git
 from tests.emulated_ecs import ECR, ecs
 
 WriteTree = Callable[[dict[str, str | bytes]], Path]
@@ -178,9 +180,14 @@ def test_refs_resolve_and_cycles_are_found() -> None:
     assert find_cycles({api: [db], db: [cluster]}) == []
 
 
-def status(key: ResourceKey, sync: str, health: str) -> ResourceStatus:
+def status(key: ResourceKey, sync: str, health: str, revision: str = "rev") -> ResourceStatus:
     return ResourceStatus(
-        kind=key.kind, name=key.name, cluster=key.cluster, sync_status=sync, health_status=health
+        kind=key.kind,
+        name=key.name,
+        cluster=key.cluster,
+        sync_status=sync,
+        health_status=health,
+        last_attempted_revision=revision,
     )
 
 
@@ -190,11 +197,11 @@ def test_blocked_by_until_synced_and_healthy(write_tree: WriteTree) -> None:
     )
     desired = {item.key: item for item in load(root).loaded}
     api, db = (next(k for k in desired if k.name == n) for n in ("api", "db"))
-    assert blocked_by(api, {}, desired) == [db]
+    assert blocked_by(api, {}, desired, "rev") == [db]
     progressing = {db: status(db, "OutOfSync", "Progressing")}
-    assert blocked_by(api, progressing, desired) == [db]
-    assert blocked_by(api, {db: status(db, "Synced", "Healthy")}, desired) == []
-    assert blocked_by(db, {}, desired) == []
+    assert blocked_by(api, progressing, desired, "rev") == [db]
+    assert blocked_by(api, {db: status(db, "Synced", "Healthy")}, desired, "rev") == []
+    assert blocked_by(db, {}, desired, "rev") == []
     assert dependents_of(db, desired) == [api]
     held = blocked_status(api, REGION, [db], progressing, "rev")
     assert held.message == (
@@ -203,6 +210,21 @@ def test_blocked_by_until_synced_and_healthy(write_tree: WriteTree) -> None:
     )
     assert {c.type: c.reason for c in held.conditions}["Ready"] == "DependencyNotReady"
     assert not held.ready
+
+
+def test_ready_only_at_the_revision_being_applied(write_tree: WriteTree) -> None:
+    """The previous commit's Synced and Healthy does not let a dependent go ahead: the new
+    commit may change the dependency too, and its rollout has not started yet."""
+    root = write_tree({"db.yaml": service("db"), "api.yaml": service("api", "[db]")})
+    desired = {item.key: item for item in load(root).loaded}
+    api, db = (next(k for k in desired if k.name == n) for n in ("api", "db"))
+    before = {db: status(db, "Synced", "Healthy", revision="old")}
+    assert blocked_by(api, before, desired, "new") == [db]
+    held = blocked_status(api, REGION, [db], before, "new")
+    assert "EcsService prod-cluster/db (not reconciled at this revision yet)" in held.message
+    assert (
+        blocked_by(api, {db: status(db, "Synced", "Healthy", revision="new")}, desired, "new") == []
+    )
 
 
 # --- sync orders services -------------------------------------------------------------
@@ -264,3 +286,97 @@ async def test_a_failed_dependency_blocks_its_dependents(
         cluster="prod-cluster", services=["frontend"]
     )
     assert [s for s in listed["services"] if s["status"] == "ACTIVE"] == []  # never created
+
+
+# --- one commit changing a dependency and its dependent --------------------------------
+
+
+def both(tag: str) -> dict[str, str | bytes]:
+    return {
+        "a-frontend.yaml": service("frontend", "[backend]", tag=tag),
+        "b-backend.yaml": service("backend", tag=tag),
+        "cluster.yaml": CLUSTER,
+    }
+
+
+async def test_sync_rolls_the_dependency_out_first_when_one_commit_changes_both(
+    emulated: Any, write_tree: WriteTree
+) -> None:
+    seen: list[tuple[str, str, bool]] = []
+
+    def record(key: ResourceKey, s: ResourceStatus) -> None:
+        seen.append((key.name, s.rollout.phase if s.rollout else "", s.ready))
+
+    async with AwsClients(AwsSettings(REGION, emulated.endpoint_url)) as aws:
+        first = await sync_all(load(write_tree(both("v1"))).resources, Context(aws), within=60)
+        assert first.ok, first.statuses
+        second = await sync_all(
+            load(write_tree(both("v2"))).resources, Context(aws), within=60, on_status=record
+        )
+    assert second.ok, second.statuses
+    backend_done = seen.index(("backend", "", True))
+    frontend_created = seen.index(("frontend", "Creating", False))
+    assert ("backend", "Creating", False) in seen[:backend_done]
+    assert backend_done < frontend_created, seen
+    assert task_set_images(emulated.endpoint_url) == {
+        "backend": [f"{ECR}/backend:v2"],
+        "frontend": [f"{ECR}/frontend:v2"],
+    }
+
+
+def test_run_rolls_the_dependency_out_first_when_one_commit_changes_both(
+    emulated: Any, tmp_path: Path, run_controller: Callable[..., Running]
+) -> None:
+    repo = tmp_path / "repo"
+    write_files(repo, both("v1"))
+    git(repo, "init", "-q", "-b", "main")
+    commit(repo, "v1")
+    running = run_controller(emulated.endpoint_url, f"git+file://{repo}#ref=main")
+
+    def synced_at(revision: str) -> bool:
+        found = [running.resource(n) for n in ("frontend", "backend")]
+        return all(
+            r is not None
+            and (r["syncStatus"], r["healthStatus"]) == ("Synced", "Healthy")
+            and r["lastAttemptedRevision"] == revision
+            for r in found
+        )
+
+    running.wait("v1 deployed", lambda: synced_at(git(repo, "rev-parse", "HEAD")), timeout=60)
+    write_files(repo, both("v2"))
+    revision = commit(repo, "both to v2")
+    running.wait("v2 deployed", lambda: synced_at(revision), timeout=60)
+    events = [
+        (e["event"], e.get("resource", ""), e["timestamp"])
+        for e in map(json.loads, running.log.read_text().splitlines())
+        if e.get("revision") == revision and e["event"] in ("task_set_created", "task_set_promoted")
+    ]
+    backend_promoted = next(
+        i for i, e in enumerate(events) if e[:2] == ("task_set_promoted", BACKEND)
+    )
+    frontend_created = next(
+        i for i, e in enumerate(events) if e[:2] == ("task_set_created", FRONTEND)
+    )
+    assert backend_promoted < frontend_created, events
+    assert task_set_images(emulated.endpoint_url) == {
+        "backend": [f"{ECR}/backend:v2"],
+        "frontend": [f"{ECR}/frontend:v2"],
+    }
+
+
+BACKEND = "EcsService/prod-cluster/backend"
+FRONTEND = "EcsService/prod-cluster/frontend"
+
+
+def task_set_images(endpoint: str) -> dict[str, list[str]]:
+    """Each service's task sets' images, as ECS shows them."""
+    client = ecs(endpoint)
+    services = client.describe_services(cluster="prod-cluster", services=["frontend", "backend"])
+    out: dict[str, list[str]] = {}
+    for svc in services["services"]:
+        images = []
+        for task_set in svc["taskSets"]:
+            td = client.describe_task_definition(taskDefinition=task_set["taskDefinition"])
+            images += [c["image"] for c in td["taskDefinition"]["containerDefinitions"]]
+        out[svc["serviceName"]] = sorted(images)
+    return out

@@ -25,6 +25,7 @@ from controller.api.task import EcsTask
 from controller.aws.models import LiveCluster, LiveService, LiveTaskSet
 from controller.loader import load_tree
 from controller.reconcile.diff import render_diff
+from controller.reconcile.identity import spec_hash
 from controller.reconcile.normalize import (
     canonical_cluster,
     canonical_live_cluster,
@@ -37,7 +38,6 @@ from controller.reconcile.normalize import (
     compare_service,
     compare_task_set,
     normalize_task_definition,
-    spec_hash,
     strip_server_fields,
 )
 from controller.sources.directory import DirectoryTree

@@ -18,7 +18,8 @@ from controller.aws.client import AwsClients, AwsSettings
 from controller.loader import load_tree
 from controller.reconcile.context import Context
 from controller.reconcile.driver import SyncOutcome, reconcile_once, sync_all
-from controller.reconcile.normalize import canonical_task_set_fields, spec_hash
+from controller.reconcile.identity import spec_hash
+from controller.reconcile.normalize import canonical_task_set_fields
 from controller.reconcile.rollout.state import ROLLOUT_TAG, ROTATED_TAG, encode_rotated
 from controller.reconcile.rollout.state import rotation_reason as tag_reason
 from controller.reconcile.secrets import (

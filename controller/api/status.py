@@ -110,3 +110,8 @@ class ResourceStatus(StatusModel):
     @property
     def ready(self) -> bool:
         return self.sync_status == "Synced" and self.health_status == "Healthy"
+
+    def ready_at(self, revision: str | None) -> bool:
+        """Synced and Healthy as found by a reconcile of `revision`: a status from the
+        previous commit says nothing of this one's rollout (it may not have started)."""
+        return self.ready and self.last_attempted_revision == revision

@@ -431,7 +431,7 @@ class Controller:
         if loaded is None:
             return await self._handle_removed(key)
         resource = loaded.resource
-        blockers = blocked_by(key, self.statuses, self.desired)
+        blockers = blocked_by(key, self.statuses, self.desired, revision)
         if blockers:
             region = self.ctx.region_of(resource.spec.region)
             self._store(key, blocked_status(key, region, blockers, self.statuses, revision))

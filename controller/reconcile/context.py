@@ -16,6 +16,8 @@ from controller.api.task import EcsTask
 from controller.aws.autoscaling import AutoScaling
 from controller.aws.client import AwsClients
 from controller.aws.ecs import Ecs
+from controller.reconcile.identity import IDENTITY, Identity
+from controller.reconcile.taskset import Registrations
 
 PREFLIGHT_MODES = ("auto", "block", "warn", "off")
 
@@ -42,6 +44,10 @@ class Context:
     in the account (an emulator or an unprovisioned account), then warn."""
     origins: Mapping[ResourceKey, Any] = field(default_factory=dict)
     """Where each resource was written (loader.Loaded), for located preflight messages."""
+    identity: Identity = IDENTITY
+    """How ids are computed (identity.py): this release's scheme, and the older ones."""
+    registrations: Registrations = field(default_factory=Registrations)
+    """Task definition registrations in flight, shared by every reconcile (one per content)."""
     _ecs: dict[str, Ecs] = field(default_factory=dict)
     _scaling: dict[str, AutoScaling] = field(default_factory=dict)
 
@@ -64,6 +70,8 @@ class Context:
             tasks=self.tasks,
             origins=self.origins,
             preflight=self.preflight,
+            identity=self.identity,
+            registrations=self.registrations,
             _ecs=self._ecs,
             _scaling=self._scaling,
         )

@@ -1,8 +1,12 @@
-"""dependsOn at run time: a resource waits until those it names are Synced and Healthy.
+"""dependsOn at run time: a resource waits until those it names are Synced and Healthy
+at the revision being applied.
 
-Design: pure functions over what the caller already holds (the desired resources and the
-latest status of each), so the long-running controller and the one-shot `sync` driver
-share one rule. The loader has already refused unknown references and cycles; a
+Design: pure functions over what the caller already holds (the desired resources, the
+latest status of each and the revision being applied), so the long-running controller and
+the one-shot `sync` driver share one rule. A dependency's status counts only when a
+reconcile of this revision wrote it (ResourceStatus.ready_at): the status left by the
+previous commit is Synced and Healthy while the new commit's rollout of that dependency
+has not even started, so one commit changing both would roll them out together. The loader has already refused unknown references and cycles; a
 reference that still resolves to nothing (a file broken since) does not block. A blocked
 resource is not reconciled at all: its status says what it waits for, and the caller
 looks again later (the controller requeues it; `dependents_of` lets it wake dependents
@@ -51,9 +55,12 @@ def dependencies(
 
 
 def blocked_by(
-    key: ResourceKey, statuses: Mapping[ResourceKey, ResourceStatus], desired: Desired
+    key: ResourceKey,
+    statuses: Mapping[ResourceKey, ResourceStatus],
+    desired: Desired,
+    revision: str | None,
 ) -> list[ResourceKey]:
-    """The dependencies of `key` that are not Synced and Healthy yet ([] = go ahead)."""
+    """The dependencies of `key` not yet Synced and Healthy at `revision` ([] = go ahead)."""
     value = desired.get(key)
     resource = _resource(value) if value is not None else None
     if not isinstance(resource, EcsService) or not resource.spec.depends_on:
@@ -62,7 +69,7 @@ def blocked_by(
     return [
         dep
         for dep in dependencies(key, resource, known)
-        if not (dep in statuses and statuses[dep].ready)
+        if not (dep in statuses and statuses[dep].ready_at(revision))
     ]
 
 
@@ -77,12 +84,19 @@ def dependents_of(key: ResourceKey, desired: Desired) -> list[ResourceKey]:
 
 
 def waiting_message(
-    blockers: list[ResourceKey], statuses: Mapping[ResourceKey, ResourceStatus]
+    blockers: list[ResourceKey],
+    statuses: Mapping[ResourceKey, ResourceStatus],
+    revision: str | None = None,
 ) -> str:
     parts = []
     for dep in blockers:
         status = statuses.get(dep)
-        state = f"{status.sync_status}/{status.health_status}" if status else "not reconciled yet"
+        if status is None:
+            state = "not reconciled yet"
+        elif status.ready:  # ready at an earlier revision only
+            state = "not reconciled at this revision yet"
+        else:
+            state = f"{status.sync_status}/{status.health_status}"
         parts.append(f"{dep} ({state})")
     return "waiting for " + ", ".join(parts) + " to be Synced and Healthy (dependsOn)"
 
@@ -102,7 +116,7 @@ def blocked_status(
         region=region,
         sync_status="Unknown",
         health_status="Progressing",
-        message=waiting_message(blockers, statuses),
+        message=waiting_message(blockers, statuses, revision),
         last_attempted_revision=revision,
     )
     conditions = conditions_for(status)

@@ -3,8 +3,9 @@
 Each resource is reconciled until it reports done, with its own schedule: the
 requeue-after it asked for, or exponential backoff (capped) after a retryable error.
 A terminal error ends that resource as Stalled. A service with dependsOn waits until
-each dependency among the resources being synced is Synced and Healthy, and ends
-blocked if one of them finishes otherwise. The long-running controller uses the work
+each dependency among the resources being synced is Synced and Healthy at the revision
+being synced (depends.blocked_by), and ends blocked if one of them finishes otherwise.
+The long-running controller uses the work
 queue instead; this driver is the same contract run to completion. The deploy events
 of the run (rollouts started and finished, hooks failed) are collected in the outcome.
 """
@@ -156,7 +157,11 @@ async def sync_all(
                 continue
             for entry in due:
                 key = resource_key(entry.resource)
-                blockers = [b for b in blocked_by(key, outcome.statuses, desired) if b in desired]
+                blockers = [
+                    b
+                    for b in blocked_by(key, outcome.statuses, desired, ctx.revision)
+                    if b in desired
+                ]
                 if blockers:
                     region = ctx.region_of(entry.resource.spec.region)
                     entry.status = blocked_status(

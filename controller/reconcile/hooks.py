@@ -19,7 +19,8 @@ or timed-out hook blocks the rollout (Degraded, with stoppedReason, exit codes a
 task's ARN and console link) until the spec changes. postSync hooks run the same way
 once the desired set is PRIMARY and alone (the rollout succeeded). Hook tasks run in the
 service's cluster with the EcsTask's network and capacity settings, or the service's
-where the task leaves them out.
+where the task leaves them out. Their task definitions are found or registered by the
+services' rule (taskset.ensure_task_definition).
 """
 
 from __future__ import annotations
@@ -33,7 +34,7 @@ from typing import Literal
 import structlog
 
 from controller.api import EcsService, EcsTask, Resource, ResourceKey, resource_key
-from controller.api.common import MANAGED_BY_TAG, SPEC_HASH_TAG, TAG_PREFIX
+from controller.api.common import MANAGED_BY_TAG, TAG_PREFIX
 from controller.api.ecs_shapes import TaskDefinitionInput
 from controller.api.refs import hook_task_key
 from controller.api.status import HookStatus
@@ -42,9 +43,8 @@ from controller.aws.models import LiveService
 from controller.aws.tasks import RunTaskFailed, StandaloneTask, Tasks, console_url
 from controller.notify.events import Event
 from controller.reconcile.context import Context, cluster_name
-from controller.reconcile.normalize import spec_hash
 from controller.reconcile.rollout.base import FAILED_TAG, tag_safe
-from controller.reconcile.taskset import DesiredTaskSet
+from controller.reconcile.taskset import DesiredTaskSet, ensure_task_definition
 
 log = structlog.get_logger(__name__)
 
@@ -54,7 +54,6 @@ HOOK_TAG_PREFIX = f"{TAG_PREFIX}hook-"
 HOOK_TASK_TAG = f"{TAG_PREFIX}hook"
 """On hook tasks: <phase>/<service>/<hook name>."""
 POLL_SECONDS = 3.0
-RECENT_REVISIONS = 5
 
 
 @dataclass
@@ -141,7 +140,7 @@ async def reconcile_pre_sync(
 ) -> HookStep | None:
     """Call before creating a task set; None when every preSync hook of this revision
     succeeded (or there is nothing to run before): go ahead and create it."""
-    want = want or DesiredTaskSet.from_spec(svc.spec)
+    want = want or DesiredTaskSet.from_spec(svc.spec, identity=ctx.identity)
     names = svc.spec.hooks.pre_sync
     if not names or any(want.matches(ts) for ts in live.task_sets if ts.status != "DRAINING"):
         return None
@@ -159,7 +158,7 @@ async def reconcile_post_sync(
 ) -> HookStep | None:
     """Call once the rollout has nothing left to do; None when every postSync hook of the
     PRIMARY revision succeeded (or the rollout has not finished: nothing to run yet)."""
-    want = want or DesiredTaskSet.from_spec(svc.spec)
+    want = want or DesiredTaskSet.from_spec(svc.spec, identity=ctx.identity)
     names = svc.spec.hooks.post_sync
     primary = live.primary_task_set
     if not names or primary is None or not want.matches(primary) or len(_live_sets(live)) > 1:
@@ -331,7 +330,16 @@ async def _start(
 ) -> HookStep:
     spec, svc = task.spec, run.svc.spec
     own_placement = spec.launch_type is not None or bool(spec.capacity_provider_strategy)
-    arn = await _ensure_task_definition(run.ecs, spec.task_definition_input, run.ctx.instance)
+    td, identity = spec.task_definition_input, run.ctx.identity
+    arn, _ = await ensure_task_definition(
+        run.ecs,
+        td,
+        identity.current.spec_hash(td),
+        [],
+        instance=run.ctx.instance,
+        registrations=run.ctx.registrations,
+        identity=identity,
+    )
     try:
         started = await api.run(
             run.cluster,
@@ -439,15 +447,3 @@ def _status(
         stopped_reason=first.stopped_reason if first else None,
         message=message,
     )
-
-
-async def _ensure_task_definition(ecs: Ecs, td: TaskDefinitionInput, instance: str) -> str:
-    """A revision with this content (tag ecs-gitops.dev/spec-hash), registered if none."""
-    digest = spec_hash(td)
-    for arn in await ecs.recent_task_definitions(td.family, RECENT_REVISIONS):
-        live = await ecs.describe_task_definition(arn)
-        if live is not None and live.status == "ACTIVE" and live.spec_hash == digest:
-            return live.arn
-    live = await ecs.register_task_definition(td, {SPEC_HASH_TAG: digest, MANAGED_BY_TAG: instance})
-    log.info("task_definition_registered", arn=live.arn, spec_hash=digest, hook=True)
-    return live.arn

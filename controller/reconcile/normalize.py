@@ -4,7 +4,8 @@ Desired and live models (live parsed from describe-* output) are dumped in the E
 shape and put through the same functions: what ECS fills in by itself is written out or
 dropped as ECS reports it, lists ECS treats as sets are sorted, nulls and empty lists or
 mappings go, server-only fields are stripped. What remains differs only on a real change;
-spec_hash digests it, so the spec-hash tag decides when a task definition revision is due.
+identity.py digests it into the spec hash and externalId, so a change here that moves an
+id is a new identity scheme (tests/golden/ids.json fails until it is one).
 compare_* return (live, desired) and also drop what ECS picks when the spec leaves it
 open (platform version, launch type, security groups, cluster settings): not drift.
 A load balancer with alternateTargetGroupArn is a pair that task sets take turns on (see
@@ -14,7 +15,6 @@ rollout/traffic.py): sorted, listener rules dropped; a set on either group match
 from __future__ import annotations
 
 import copy
-import hashlib
 import json
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from typing import Any
@@ -53,8 +53,6 @@ TASK_SET_FIELDS = (
 
 UNOWNED_TAG_PREFIXES = (TAG_PREFIX, "aws:")
 """Tags the controller writes itself (ours) or AWS writes (aws:): never user content."""
-
-HASH_LENGTH = 16
 
 # ECS's documented defaults, written out so a spec that omits them equals the live value.
 _HEALTH_CHECK_DEFAULTS = {"interval": 30, "timeout": 5, "retries": 3}
@@ -134,12 +132,6 @@ def _strip_container(container: Any) -> Any:
 def canonical_task_definition(td: TaskDefinitionInput) -> dict[str, Any]:
     """The task definition's content as ECS stores it; tags are not content."""
     return normalize_task_definition(td.to_api())
-
-
-def spec_hash(td: TaskDefinitionInput) -> str:
-    """A short, stable digest of the canonical content (the spec-hash tag's value)."""
-    digest = hashlib.sha256(canonical_json(canonical_task_definition(td)).encode())
-    return digest.hexdigest()[:HASH_LENGTH]
 
 
 def normalize_task_definition(raw: Mapping[str, Any]) -> dict[str, Any]:

@@ -199,14 +199,15 @@ async def desired_task_set(
     Versions are read only when they can matter: the service exists (a new service gets
     its task set on the next reconcile) and its PRIMARY set does not carry the
     content-only id (such a set is adopted whatever the versions are)."""
-    want = DesiredTaskSet.from_spec(spec)
-    if live is None or not tracks_rotation(spec):
+    want = DesiredTaskSet.from_spec(spec, identity=ctx.identity)
+    if live is None:
         return want
     primary = live.primary_task_set
-    if primary is not None and primary.external_id == want.content_external_id:
-        return want
-    versions = await secret_versions(ctx, region, spec.task_definition_input)
-    return DesiredTaskSet.from_spec(spec, versions)
+    content_only = primary is not None and want.adopting([primary]).matches(primary)
+    if tracks_rotation(spec) and not content_only:
+        versions = await secret_versions(ctx, region, spec.task_definition_input)
+        want = DesiredTaskSet.from_spec(spec, versions, ctx.identity)
+    return want.adopting(live.task_sets)
 
 
 def _digests(versions: dict[str, str], region: str) -> dict[str, str]:

@@ -2,10 +2,14 @@
 
 A task set's externalId is a digest of everything that makes it what it is (the
 normalized task definition and the task-set-level fields: launch type or capacity
-provider strategy, platform version, network, load balancers, registries). It is how a
-reconcile, after a crash or a lost response, recognises the set an earlier attempt
-created, so a retry never creates a second one. Task definitions are registered only
-when no revision with the same content digest (tag ecs-gitops.dev/spec-hash) exists.
+provider strategy, platform version, network, load balancers, registries), computed by
+the current identity scheme (identity.py); a set an older release created under an older
+scheme is adopted under its own id. The id is how a reconcile, after a crash or a lost
+response, recognises the set an earlier attempt created, so a retry never creates a
+second one. Task definitions are registered only
+when no revision with the same content digest (tag ecs-gitops.dev/spec-hash) exists, one
+registration at a time per content (Registrations), so services sharing a file share a
+revision even when their first reconciles run at once.
 
 The current versions of the secrets the task definition references (reconcile/secrets.py)
 join the digest when known and syncPolicy.rolloutOnSecretRotation is on, so a rotated
@@ -18,10 +22,8 @@ their next rollout.
 
 from __future__ import annotations
 
-import hashlib
-import json
-from dataclasses import dataclass, field
-from typing import Any
+from collections.abc import Iterable
+from dataclasses import dataclass, field, replace
 
 import structlog
 
@@ -30,40 +32,48 @@ from controller.api.ecs_shapes import TaskDefinitionInput
 from controller.api.service import EcsServiceSpec
 from controller.aws.ecs import Ecs
 from controller.aws.models import LiveTaskSet
-from controller.reconcile.normalize import canonical_task_set_fields, spec_hash
+from controller.reconcile.identity import IDENTITY, Identity
+from controller.runtime.keyedlock import KeyedLocks
 
 log = structlog.get_logger(__name__)
 
-EXTERNAL_ID_PREFIX = "ecs-gitops:"
 RECENT_REVISIONS = 5
 """How many of a family's newest revisions are searched for identical content."""
+RECENT_REGISTRATIONS = 256
+"""How many registrations Registrations remembers (only the newest matter)."""
 
 
 @dataclass(frozen=True)
 class DesiredTaskSet:
     spec: EcsServiceSpec
     spec_hash: str
-    """Digest of the normalized task definition."""
+    """The spec hash of the task definition (the current scheme's)."""
     external_id: str
-    fields: dict[str, Any]
     content_external_id: str = ""
     """The externalId without secret versions (equal to external_id when none are known)."""
     secret_versions: dict[str, str] = field(default_factory=dict)
     """valueFrom -> version folded into external_id; empty when not tracked."""
+    identity: Identity = IDENTITY
 
     @classmethod
     def from_spec(
-        cls, spec: EcsServiceSpec, secret_versions: dict[str, str] | None = None
+        cls,
+        spec: EcsServiceSpec,
+        secret_versions: dict[str, str] | None = None,
+        identity: Identity = IDENTITY,
     ) -> DesiredTaskSet:
-        td_hash, fields, content_id = spec.memo("task-set", lambda: _content(spec))
-        content: dict[str, Any] = {"td": td_hash, "set": fields}
+        scheme = identity.current
+        td_hash, content_id = spec.memo(
+            f"task-set/{scheme.name}",
+            lambda: (scheme.spec_hash(spec.task_definition_input), scheme.external_id(spec, {})),
+        )
         versions = (
             dict(sorted(secret_versions.items()))
             if secret_versions and spec.sync_policy.rollout_on_secret_rotation
             else {}
         )
-        external_id = _external_id({**content, "secrets": versions}) if versions else content_id
-        return cls(spec, td_hash, external_id, fields, content_id, versions)
+        external_id = scheme.external_id(spec, versions) if versions else content_id
+        return cls(spec, td_hash, external_id, content_id, versions, identity)
 
     @property
     def task_definition(self) -> TaskDefinitionInput:
@@ -74,21 +84,50 @@ class DesiredTaskSet:
             bool(self.content_external_id) and task_set.external_id == self.content_external_id
         )
 
+    def adopting(self, task_sets: Iterable[LiveTaskSet]) -> DesiredTaskSet:
+        """This task set under the id an older release gave it, when one of task_sets is
+        it (identity.py): the rollout state, gates and hook records keyed by that id keep
+        naming the same set, and an upgrade rolls nothing."""
+        for ts in task_sets:
+            if (
+                ts.external_id
+                and not self.matches(ts)
+                and self.identity.same_task_set(ts.external_id, self.spec, self.secret_versions)
+            ):
+                log.info("task_set_adopted", external_id=ts.external_id, current=self.external_id)
+                return replace(self, external_id=ts.external_id)
+        return self
 
-def _content(spec: EcsServiceSpec) -> tuple[str, dict[str, Any], str]:
-    """(task definition hash, task set fields, content-only externalId) of spec."""
-    td_hash = spec_hash(spec.task_definition_input)
-    fields = canonical_task_set_fields(spec)
-    return td_hash, fields, _external_id({"td": td_hash, "set": fields})
+
+class Registrations:
+    """Task definition registrations, shared by every worker of a controller (one per
+    Context): a lock per (region, family, spec hash), so two reconciles wanting the same
+    new content register it once, and the revisions just registered, which the one that
+    waited looks at first (ListTaskDefinitions may not show a revision that new yet)."""
+
+    def __init__(self) -> None:
+        self.locks: KeyedLocks[tuple[str, str, str]] = KeyedLocks()
+        self._recent: dict[tuple[str, str, str], str] = {}
+
+    def recent(self, key: tuple[str, str, str]) -> list[str]:
+        arn = self._recent.get(key)
+        return [arn] if arn is not None else []
+
+    def registered(self, key: tuple[str, str, str], arn: str) -> None:
+        self._recent[key] = arn
+        while len(self._recent) > RECENT_REGISTRATIONS:
+            del self._recent[next(iter(self._recent))]  # dicts keep insertion order
 
 
-def _external_id(body: dict[str, Any]) -> str:
-    text = json.dumps(body, sort_keys=True, separators=(",", ":"))
-    return f"{EXTERNAL_ID_PREFIX}{hashlib.sha256(text.encode()).hexdigest()[:20]}"
-
-
-async def find_task_definition(ecs: Ecs, want: DesiredTaskSet, hints: list[str]) -> str | None:
-    """The ARN of a registered revision with the desired content, or None.
+async def find_task_definition(
+    ecs: Ecs,
+    td: TaskDefinitionInput,
+    digest: str,
+    hints: list[str],
+    identity: Identity = IDENTITY,
+) -> str | None:
+    """The ARN of a registered revision holding td's content (spec hash digest under the
+    current scheme, or its tag's own scheme: Identity.same_task_definition), or None.
 
     Revisions in use by the service's task sets are checked first (cached by ARN, so
     free after the first look), then the family's newest ACTIVE revisions, so a revert in
@@ -96,28 +135,49 @@ async def find_task_definition(ecs: Ecs, want: DesiredTaskSet, hints: list[str])
     """
     for arn in hints:
         live = await ecs.describe_task_definition(arn)
-        if live is not None and live.spec_hash == want.spec_hash:
+        if live is not None and identity.same_task_definition(live.spec_hash, td, digest):
             return live.arn
-    family = want.task_definition.family
-    for arn in await ecs.recent_task_definitions(family, RECENT_REVISIONS):
+    for arn in await ecs.recent_task_definitions(td.family, RECENT_REVISIONS):
         if arn in hints:
             continue
         live = await ecs.describe_task_definition(arn)
-        if live is not None and live.status == "ACTIVE" and live.spec_hash == want.spec_hash:
+        if (
+            live is not None
+            and live.status == "ACTIVE"
+            and identity.same_task_definition(live.spec_hash, td, digest)
+        ):
             return live.arn
     return None
 
 
 async def ensure_task_definition(
-    ecs: Ecs, want: DesiredTaskSet, hints: list[str], instance: str
+    ecs: Ecs,
+    td: TaskDefinitionInput,
+    digest: str,
+    hints: list[str],
+    *,
+    instance: str,
+    registrations: Registrations,
+    identity: Identity = IDENTITY,
 ) -> tuple[str, bool]:
-    """The ARN of a revision with the desired content, registering one if none exists.
-    Returns (arn, registered)."""
-    arn = await find_task_definition(ecs, want, hints)
+    """The ARN of a revision with td's content (spec hash digest), registering one if none
+    exists: the one rule for services and hooks. Returns (arn, registered).
+
+    Registration is serialized per (region, family, digest): a reconcile that waited for
+    another registering the same content looks again once it holds the lock, and finds
+    that revision instead of registering a copy."""
+    arn = await find_task_definition(ecs, td, digest, hints, identity)
     if arn is not None:
         return arn, False
-    live = await ecs.register_task_definition(
-        want.task_definition, {SPEC_HASH_TAG: want.spec_hash, MANAGED_BY_TAG: instance}
-    )
-    log.info("task_definition_registered", arn=live.arn, spec_hash=want.spec_hash)
+    key = (ecs.region, td.family, digest)
+    async with registrations.locks.hold(key):
+        hints = [*registrations.recent(key), *hints]
+        arn = await find_task_definition(ecs, td, digest, hints, identity)
+        if arn is not None:
+            return arn, False
+        live = await ecs.register_task_definition(
+            td, {SPEC_HASH_TAG: digest, MANAGED_BY_TAG: instance}
+        )
+        registrations.registered(key, live.arn)
+    log.info("task_definition_registered", arn=live.arn, spec_hash=digest, family=td.family)
     return live.arn, True

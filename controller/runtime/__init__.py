@@ -1,6 +1,7 @@
 """The controller's machinery, which knows nothing of ECS: work queue, backoff, clock.
 
     clock      Clock protocol; MonotonicClock (real) and FakeClock (tests, advance())
+    keyedlock  KeyedLocks: one asyncio lock per key, forgotten when nobody holds it
     ratelimit  RateLimiter protocol; ExponentialBackoff (per key, capped, forgotten on success)
     secrets    read_secret: the one reader of the operator's secrets (NAME or NAME_FILE), at each use
     workqueue  WorkQueue (dedup, one worker per key, delays, backoff), Outcome, run_workers;
@@ -11,6 +12,7 @@ handlers, and it hands back only time and order.
 """
 
 from controller.runtime.clock import Clock, FakeClock, MonotonicClock, TimerHandle
+from controller.runtime.keyedlock import KeyedLocks
 from controller.runtime.ratelimit import ExponentialBackoff, RateLimiter
 from controller.runtime.workqueue import (
     Action,
@@ -28,6 +30,7 @@ __all__ = [
     "Clock",
     "ExponentialBackoff",
     "FakeClock",
+    "KeyedLocks",
     "MonotonicClock",
     "Outcome",
     "QueueShutDown",

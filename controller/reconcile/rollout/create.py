@@ -52,7 +52,10 @@ async def create(
     if rotated:
         status.reason = f"secret rotated: {', '.join(rotated)}"
     if r.ctx.dry_run:
-        arn = await find_task_definition(r.ecs, r.want, hints)
+        want = r.want
+        arn = await find_task_definition(
+            r.ecs, want.task_definition, want.spec_hash, hints, want.identity
+        )
         what = "a new task definition revision and " if arn is None else ""
         return Step(status, message=f"would create {what}a new task set{why}", requeue_after=None)
     note = ""
@@ -62,7 +65,15 @@ async def create(
             # not a failed rollout: fixing it in AWS (pushing the image, say) unblocks it
             status.phase = "Blocked"
             return Step(status, "Degraded", blocked, requeue_after=60.0)
-    arn, _ = await ensure_task_definition(r.ecs, r.want, hints, r.ctx.instance)
+    arn, _ = await ensure_task_definition(
+        r.ecs,
+        r.want.task_definition,
+        r.want.spec_hash,
+        hints,
+        instance=r.ctx.instance,
+        registrations=r.ctx.registrations,
+        identity=r.want.identity,
+    )
     spec = r.service.spec
     created = await r.ecs.create_task_set(
         r.cluster,
@@ -113,7 +124,10 @@ async def rotated_secret_names(r: RolloutInput) -> list[str]:
     if MANAGED_BY_TAG not in tags:  # DescribeServices need not carry task set tags
         described = await r.ecs.describe_task_sets(r.cluster, r.name)
         tags = next((ts.tags for ts in described if ts.id == primary.id), {})
-    if tags.get(SPEC_HASH_TAG) != r.want.spec_hash:
+    want = r.want
+    if not want.identity.same_task_definition(
+        tags.get(SPEC_HASH_TAG), want.task_definition, want.spec_hash
+    ):
         return []
     return rotated_secrets(tags, r.want.secret_versions, r.ctx.region_of(r.service.spec.region))
 

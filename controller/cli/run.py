@@ -184,6 +184,6 @@ def _local_api_token(http_addr: str, log: Any) -> bytes | None:
     except (SecretUnavailable, OSError) as exc:
         log.warning("api_token_not_generated", reason=str(exc), actions="refused")
         return None
-    click.echo(f"promote/abort token (loopback only): {path}", err=True)
+    # a log line, not a bare print: a JSON log stays one JSON object per line
     log.info("api_token_generated", path=str(path), accepted_from="loopback")
     return token

@@ -16,11 +16,19 @@ from controller.aws.lease import DynamoDbLease
 from controller.aws.s3 import S3Store, SqsEventQueue
 from controller.cli.actions import api_token
 from controller.cli.engine import aws_session
-from controller.cli.options import LOCAL_ADDR, aws_options, env, preflight_option, source_option
+from controller.cli.options import (
+    LOCAL_ADDR,
+    aws_options,
+    env,
+    preflight_option,
+    source_option,
+    writer_lease_option,
+)
 from controller.errors import EcsGitopsError
 from controller.observability import logging as obs_logging
 from controller.runtime.lease import LeaderElector, default_identity
-from controller.sources.base import open_source
+from controller.runtime.writer import Writer
+from controller.sources.base import open_source, source_id
 
 
 @click.command()
@@ -84,6 +92,7 @@ from controller.sources.base import open_source
     help="SQS queue URL receiving the source bucket's event notifications (fast path).",
 )
 @preflight_option
+@writer_lease_option
 @aws_options
 def run(
     source: str,
@@ -96,6 +105,7 @@ def run(
     keep_revisions: int,
     s3_events_queue: str | None,
     preflight: str,
+    writer_lease: float,
     **opts: Any,
 ) -> None:
     """The controller: reconcile every source change, and everything every resync."""
@@ -137,9 +147,12 @@ def run(
                 workers=workers,
                 banner=banner,
             )
+            identity = default_identity()  # this process, as leader candidate and writer
             log.info(
                 "controller_starting",
                 source=src.display,
+                source_id=source_id(source),
+                writer=identity,
                 http=http_addr,
                 region=aws.settings.region,
                 dry_run=opts["dry_run"],
@@ -147,10 +160,12 @@ def run(
             elector = None
             if leader_election_table:
                 lease = DynamoDbLease(aws, leader_election_table, opts["instance_name"])
-                elector = LeaderElector(lease, default_identity())
+                elector = LeaderElector(lease, identity)
             controller = Controller(settings, aws, src, elector=elector, api_token=api_token())
             controller.ctx.keep_revisions = keep_revisions
             controller.ctx.preflight = preflight
+            controller.ctx.writer = Writer(identity, writer_lease)
+            controller.ctx.source_id = source_id(source)
             await controller.run(stop)
 
     try:

@@ -16,6 +16,8 @@ from controller.api.task import EcsTask
 from controller.aws.autoscaling import AutoScaling
 from controller.aws.client import AwsClients
 from controller.aws.ecs import Ecs
+from controller.runtime.lease import default_identity
+from controller.runtime.writer import Writer
 
 PREFLIGHT_MODES = ("auto", "block", "warn", "off")
 
@@ -42,6 +44,13 @@ class Context:
     in the account (an emulator or an unprovisioned account), then warn."""
     origins: Mapping[ResourceKey, Any] = field(default_factory=dict)
     """Where each resource was written (loader.Loaded), for located preflight messages."""
+    writer: Writer = field(default_factory=lambda: Writer(default_identity()))
+    """This process as the writer of rollout steps (rollout/claim.py)."""
+    source_id: str | None = None
+    """The source's id (sources.base.source_id) for the source tag; None: not written."""
+    claims: dict[str, tuple[str, str, str]] = field(default_factory=dict)
+    """Services whose rollout this process stamped: ARN -> (region, cluster, name), to
+    release them on a graceful stop. Shared by derived contexts."""
     _ecs: dict[str, Ecs] = field(default_factory=dict)
     _scaling: dict[str, AutoScaling] = field(default_factory=dict)
 
@@ -64,6 +73,9 @@ class Context:
             tasks=self.tasks,
             origins=self.origins,
             preflight=self.preflight,
+            writer=self.writer,
+            source_id=self.source_id,
+            claims=self.claims,
             _ecs=self._ecs,
             _scaling=self._scaling,
         )

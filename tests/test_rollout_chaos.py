@@ -3,7 +3,9 @@
 20 SIGKILLs spread over four canary rollouts of `ecs-gitops run`; after each kill the
 live task sets must hold no duplicate externalId and at most the old and the new set,
 and after each rollout exactly one PRIMARY set on the new revision, no rollout tags,
-and one task definition revision per image (none registered twice).
+and one task definition revision per image (none registered twice). A killed controller
+cannot release its claim on the rollout: the next one takes it over a writer lease after
+the last step it wrote (WRITER_LEASE, short here).
 """
 
 from __future__ import annotations
@@ -23,6 +25,7 @@ from tests.controller_process import commit, git, launch
 from tests.emulated_ecs import nginx_service
 
 KILLS_PER_ROLLOUT = 5
+WRITER_LEASE = ("--writer-lease", "2")
 ROLLOUTS = 4
 
 CANARY = (
@@ -63,7 +66,7 @@ def test_kill_9_during_canaries_converges_20_times(emulated: Any, tmp_path: Path
     commit(repo, "v1")
     kills = 0
     with (tmp_path / "controller.log").open("w") as log:
-        running = launch(endpoint, repo, log)
+        running = launch(endpoint, repo, log, *WRITER_LEASE)
         try:
             running.wait("v1", lambda: [ts["status"] for ts in live_sets(endpoint)] == ["PRIMARY"])
             for rollout in range(ROLLOUTS):
@@ -76,7 +79,7 @@ def test_kill_9_during_canaries_converges_20_times(emulated: Any, tmp_path: Path
                     running.proc.wait(timeout=10)
                     kills += 1
                     check_no_duplicates(endpoint)
-                    running = launch(endpoint, repo, log)
+                    running = launch(endpoint, repo, log, *WRITER_LEASE)
                 revision = f"chaos-web:{rollout + 2}"
 
                 def converged(revision: str = revision) -> bool:

@@ -73,4 +73,6 @@ ApiVersion = Literal["ecs-gitops.dev/v1alpha1"]
 # Tags are contracts (DESIGN.md): what the controller created and from which content.
 TAG_PREFIX = "ecs-gitops.dev/"
 MANAGED_BY_TAG = f"{TAG_PREFIX}managed-by"
+SOURCE_TAG = f"{TAG_PREFIX}source"
+"""The id of the source that manages a service (sources.base.source_id)."""
 SPEC_HASH_TAG = f"{TAG_PREFIX}spec-hash"

@@ -51,6 +51,7 @@ from controller.reconcile.driver import announce, error_status, reconcile_once
 from controller.reconcile.hooks import task_index
 from controller.reconcile.prune import find_prunable, reconcile_prune
 from controller.reconcile.result import RolloutEvent
+from controller.reconcile.rollout import claim
 from controller.reconcile.status import conditions_for
 from controller.runtime import Outcome, WorkQueue, run_workers
 from controller.runtime.lease import LeaderElector
@@ -160,6 +161,7 @@ class Controller:
                 self.queue.shut_down()
                 if self.elector is not None:
                     self.elector.stop()  # releases the lease now: a standby takes over
+            await self._release_claims()
         finally:
             self.metrics.set_leader(False)
             await self.notifier.aclose()
@@ -185,6 +187,15 @@ class Controller:
                 await resync
             self.metrics.set_leader(False)
             log.info("stopped_leading")
+
+    async def _release_claims(self) -> None:
+        """The workers are done: clear our stamps on rollouts in progress, so the controller
+        that replaces this one goes on at once instead of a writer lease later."""
+        try:
+            async with asyncio.timeout(5.0):
+                await claim.release(self.ctx)
+        except (AwsError, TimeoutError) as exc:
+            log.warning("writer_release_failed", error=str(exc) or "timed out")
 
     async def _probe_aws(self) -> None:
         try:
@@ -372,6 +383,7 @@ class Controller:
                     cluster,
                     keep_by_cluster.get((region, cluster), set()),
                     self.settings.instance,
+                    self.ctx.source_id,
                 )
             except AwsError as exc:
                 log.warning("prune_scan_failed", cluster=cluster, error=str(exc))

@@ -31,6 +31,7 @@ from controller.cli.options import (
     preflight_option,
     resolve_region,
     source_option,
+    writer_lease_option,
 )
 from controller.cli.progress import SyncProgress
 from controller.errors import EcsGitopsError
@@ -41,7 +42,9 @@ from controller.reconcile.context import Context, cluster_name
 from controller.reconcile.driver import sync_all
 from controller.reconcile.hooks import task_index
 from controller.reconcile.plan import plan_resource
-from controller.sources.base import open_source
+from controller.runtime.lease import default_identity
+from controller.runtime.writer import Writer
+from controller.sources.base import open_source, source_id
 from controller.sources.budget import MAX_REVISION_BYTES
 from controller.sources.directory import open_path
 
@@ -216,8 +219,16 @@ def diff(source: str, service: str | None, color: bool | None, **opts: Any) -> N
     help="Seconds to wait for everything to be Synced and Healthy.",
 )
 @preflight_option
+@writer_lease_option
 @aws_options
-def sync(source: str, service: str | None, timeout: float, preflight: str, **opts: Any) -> None:
+def sync(
+    source: str,
+    service: str | None,
+    timeout: float,
+    preflight: str,
+    writer_lease: float,
+    **opts: Any,
+) -> None:
     """Reconcile once and wait: exit 0 when every resource is Synced and Healthy."""
     obs_logging.configure(opts["log_level"], opts["log_format"])
     result, resources = load_source(source, service, opts)
@@ -231,6 +242,8 @@ def sync(source: str, service: str | None, timeout: float, preflight: str, **opt
                 tasks=task_index(result.resources),
                 origins={item.key: item for item in result.loaded},
                 preflight=preflight,
+                writer=Writer(default_identity(), writer_lease),
+                source_id=source_id(source),
             )
             with SyncProgress(resources, sys.stderr) as progress:
                 outcome = await sync_all(resources, ctx, within=timeout, on_status=progress.update)

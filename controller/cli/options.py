@@ -11,6 +11,7 @@ import click
 
 from controller.observability import logging as obs_logging
 from controller.reconcile.context import PREFLIGHT_MODES
+from controller.runtime.writer import DEFAULT_WRITER_LEASE
 from controller.sources.budget import MAX_REVISION_BYTES
 
 ENV_PREFIX = "ECS_GITOPS"
@@ -94,6 +95,20 @@ def preflight_option(func: F) -> F:
         "off: skip; auto: block, except when nothing the task definition names (ECR "
         "repository, role, secret, log group) exists in the account, an emulator or an "
         "unprovisioned account, where it warns so the example still deploys.",
+    )(func)
+
+
+def writer_lease_option(func: F) -> F:
+    """--writer-lease for the commands that write rollout steps (sync, run)."""
+    return click.option(
+        "--writer-lease",
+        type=click.FloatRange(min=1.0),
+        default=DEFAULT_WRITER_LEASE,
+        envvar=env("writer_lease"),
+        show_default=True,
+        help="Seconds another controller's rollout step keeps a service to it: a service "
+        "whose rollout another live process wrote within this time is left alone "
+        "(WriterConflict); after it, that writer is taken for dead and the rollout resumed.",
     )(func)
 
 

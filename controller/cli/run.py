@@ -15,12 +15,20 @@ from controller.app import Controller, RunSettings
 from controller.aws.lease import DynamoDbLease
 from controller.aws.s3 import S3Store, SqsEventQueue
 from controller.cli.engine import aws_session
-from controller.cli.options import LOCAL_ADDR, aws_options, env, preflight_option, source_option
+from controller.cli.options import (
+    LOCAL_ADDR,
+    aws_options,
+    env,
+    preflight_option,
+    source_option,
+    writer_lease_option,
+)
 from controller.errors import EcsGitopsError, SecretUnavailable
 from controller.observability import apiauth
 from controller.observability import logging as obs_logging
 from controller.runtime.lease import LeaderElector, default_identity
-from controller.sources.base import open_source
+from controller.runtime.writer import Writer
+from controller.sources.base import open_source, source_id
 from controller.sources.webhook import load_webhook_secret
 
 
@@ -85,6 +93,7 @@ from controller.sources.webhook import load_webhook_secret
     help="SQS queue URL receiving the source bucket's event notifications (fast path).",
 )
 @preflight_option
+@writer_lease_option
 @aws_options
 def run(
     source: str,
@@ -97,6 +106,7 @@ def run(
     keep_revisions: int,
     s3_events_queue: str | None,
     preflight: str,
+    writer_lease: float,
     **opts: Any,
 ) -> None:
     """The controller: reconcile every source change, and everything every resync."""
@@ -139,9 +149,12 @@ def run(
                 workers=workers,
                 banner=banner,
             )
+            identity = default_identity()  # this process, as leader candidate and writer
             log.info(
                 "controller_starting",
                 source=src.display,
+                source_id=source_id(source),
+                writer=identity,
                 http=http_addr,
                 region=aws.settings.region,
                 dry_run=opts["dry_run"],
@@ -149,13 +162,15 @@ def run(
             elector = None
             if leader_election_table:
                 lease = DynamoDbLease(aws, leader_election_table, opts["instance_name"])
-                elector = LeaderElector(lease, default_identity())
+                elector = LeaderElector(lease, identity)
             local_token = _local_api_token(http_addr, log)
             controller = Controller(
                 settings, aws, src, elector=elector, local_api_token=local_token
             )
             controller.ctx.keep_revisions = keep_revisions
             controller.ctx.preflight = preflight
+            controller.ctx.writer = Writer(identity, writer_lease)
+            controller.ctx.source_id = source_id(source)
             try:
                 await controller.run(stop)
             finally:

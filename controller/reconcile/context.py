@@ -18,6 +18,8 @@ from controller.aws.client import AwsClients
 from controller.aws.ecs import Ecs
 from controller.reconcile.identity import IDENTITY, Identity
 from controller.reconcile.taskset import Registrations
+from controller.runtime.lease import default_identity
+from controller.runtime.writer import Writer
 
 PREFLIGHT_MODES = ("auto", "block", "warn", "off")
 
@@ -48,6 +50,13 @@ class Context:
     """How ids are computed (identity.py): this release's scheme, and the older ones."""
     registrations: Registrations = field(default_factory=Registrations)
     """Task definition registrations in flight, shared by every reconcile (one per content)."""
+    writer: Writer = field(default_factory=lambda: Writer(default_identity()))
+    """This process as the writer of rollout steps (rollout/claim.py)."""
+    source_id: str | None = None
+    """The source's id (sources.base.source_id) for the source tag; None: not written."""
+    claims: dict[str, tuple[str, str, str]] = field(default_factory=dict)
+    """Services whose rollout this process stamped: ARN -> (region, cluster, name), to
+    release them on a graceful stop. Shared by derived contexts."""
     _ecs: dict[str, Ecs] = field(default_factory=dict)
     _scaling: dict[str, AutoScaling] = field(default_factory=dict)
 
@@ -72,6 +81,9 @@ class Context:
             preflight=self.preflight,
             identity=self.identity,
             registrations=self.registrations,
+            writer=self.writer,
+            source_id=self.source_id,
+            claims=self.claims,
             _ecs=self._ecs,
             _scaling=self._scaling,
         )

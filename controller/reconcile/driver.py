@@ -8,6 +8,8 @@ being synced (depends.blocked_by), and ends blocked if one of them finishes othe
 The long-running controller uses the work
 queue instead; this driver is the same contract run to completion. The deploy events
 of the run (rollouts started and finished, hooks failed) are collected in the outcome.
+At the end the run releases its claims on rollouts it leaves in progress (rollout/claim.py),
+so the next sync or controller goes on at once.
 """
 
 from __future__ import annotations
@@ -28,6 +30,7 @@ from controller.reconcile.context import Context, cluster_name
 from controller.reconcile.depends import blocked_by, blocked_status
 from controller.reconcile.hooks import task_index
 from controller.reconcile.result import Result
+from controller.reconcile.rollout.claim import release
 from controller.reconcile.service import reconcile_service
 from controller.reconcile.status import conditions_for, set_cost
 
@@ -181,6 +184,11 @@ async def sync_all(
                     on_status(key, entry.status)
         if outcome.timed_out:
             break
+    if not ctx.dry_run:  # a one-shot sync holds its rollouts only while it runs
+        try:
+            await release(ctx)
+        except AwsError as exc:  # they lapse a writer lease later instead
+            log.warning("writer_release_failed", error=str(exc))
     return outcome
 
 

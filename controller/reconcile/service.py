@@ -3,6 +3,8 @@
 Order of steps within one reconcile, each skipped when live already matches:
   1. the service is missing      -> create it (EXTERNAL controller, managed-by tag)
   2. it is not ours              -> Conflict (terminal: never touched)
+     another live writer holds   -> left alone, WriterConflict, looked at again when its
+     its rollout                    claim would lapse (rollout/claim.py)
   3. in-place fields differ      -> one UpdateService (desiredCount, grace period, ...)
   4. tags differ                 -> TagResource / UntagResource
   5. the task set differs        -> preSync hooks (hooks.py), then one rollout step
@@ -17,7 +19,7 @@ from typing import Any
 
 import structlog
 
-from controller.api.common import MANAGED_BY_TAG, TAG_PREFIX
+from controller.api.common import MANAGED_BY_TAG, SOURCE_TAG, TAG_PREFIX
 from controller.api.service import EcsService
 from controller.api.status import ResourceStatus, RolloutStatus, TaskCounts
 from controller.aws.models import LiveService
@@ -29,10 +31,12 @@ from controller.reconcile.context import Context, cluster_name
 from controller.reconcile.normalize import compare_service
 from controller.reconcile.result import Result, RolloutEvent
 from controller.reconcile.retention import enforce_retention
-from controller.reconcile.rollout import driver
+from controller.reconcile.rollout import claim, driver
 from controller.reconcile.rollout.base import RolloutInput, Step
+from controller.reconcile.rollout.state import ROLLOUT_TAG
 from controller.reconcile.secrets import desired_task_set
 from controller.reconcile.status import conditions_for, set_cost
+from controller.runtime.writer import Stamp
 
 log = structlog.get_logger(__name__)
 
@@ -51,8 +55,10 @@ PRUNE_TAG = f"{TAG_PREFIX}prune"
 """Set on services whose spec allows pruning: the policy must outlive the spec's removal."""
 
 
-def desired_tags(svc: EcsService, instance: str) -> dict[str, str]:
+def desired_tags(svc: EcsService, instance: str, source_id: str | None = None) -> dict[str, str]:
     tags = {**svc.spec.tags, MANAGED_BY_TAG: instance}
+    if source_id is not None:  # which source manages it: another source never prunes it
+        tags[SOURCE_TAG] = source_id
     if svc.spec.sync_policy.prune:
         tags[PRUNE_TAG] = "true"
     return tags
@@ -74,11 +80,12 @@ def ensure_ours(live: LiveService, instance: str, what: str) -> None:
         )
 
 
-def _create_params(svc: EcsService, instance: str) -> dict[str, Any]:
+def _create_params(svc: EcsService, ctx: Context) -> dict[str, Any]:
     spec = svc.spec
+    tags = desired_tags(svc, ctx.instance, ctx.source_id)
     params: dict[str, Any] = {
         "desiredCount": spec.desired_count,
-        "tags": [{"key": k, "value": v} for k, v in sorted(desired_tags(svc, instance).items())],
+        "tags": [{"key": k, "value": v} for k, v in sorted(tags.items())],
         "enableExecuteCommand": spec.enable_execute_command,
         "enableECSManagedTags": spec.enable_ecs_managed_tags,
     }
@@ -117,9 +124,9 @@ def _reset_value(key: str) -> Any:
 
 
 def _tag_changes(
-    svc: EcsService, live: LiveService, instance: str
+    svc: EcsService, live: LiveService, ctx: Context
 ) -> tuple[dict[str, str], list[str]]:
-    want = desired_tags(svc, instance)
+    want = desired_tags(svc, ctx.instance, ctx.source_id)
     add = {k: v for k, v in want.items() if live.tags.get(k) != v}
     remove = [
         k
@@ -157,7 +164,7 @@ async def reconcile_service(svc: EcsService, ctx: Context) -> Result:
             status.message = "service does not exist; would create it"
             return _finish(status)
         try:
-            await ecs.create_service(cluster, name, **_create_params(svc, ctx.instance))
+            await ecs.create_service(cluster, name, **_create_params(svc, ctx))
         except AwsNotFound as exc:
             if "Cluster" not in exc.code and "cluster" not in exc.message.lower():
                 raise
@@ -175,9 +182,14 @@ async def reconcile_service(svc: EcsService, ctx: Context) -> Result:
         status.sync_status, status.health_status = "OutOfSync", "Progressing"
         status.message = "the service is draining"
         return _finish(status, requeue_after=5)
+    held = claim.held_elsewhere(live.tags, ctx)
+    if held is not None:
+        return _writer_conflict(status, live, spec.deployment.strategy, *held, ctx)
+    if live.tags.get(ROLLOUT_TAG) is None:
+        ctx.claims.pop(live.service_arn, None)  # nothing of ours to release any more
 
     updates = _updates(svc, live)
-    add, remove = _tag_changes(svc, live, ctx.instance)
+    add, remove = _tag_changes(svc, live, ctx)
     if updates or add or remove:
         status.sync_status, status.health_status = "OutOfSync", "Progressing"
         status.message = "would update " + ", ".join(
@@ -252,6 +264,35 @@ def _from_step(status: ResourceStatus, step: Step) -> Result:
         return _finish(status, step.requeue_after, step.changed, step.events)
     status.conditions = conditions_for(status, stalled_reason=stalled)
     return Result(status, step.requeue_after, step.changed, step.events)
+
+
+def _writer_conflict(
+    status: ResourceStatus,
+    live: LiveService,
+    strategy: str,
+    stamp: Stamp,
+    left: float,
+    ctx: Context,
+) -> Result:
+    """Another live controller writes this service's rollout: change nothing, say so, and
+    look again just after its claim would lapse (a dead writer is taken over then)."""
+    primary = live.primary_task_set
+    status.sync_status, status.health_status = "Unknown", "Progressing"
+    status.message = claim.conflict_message(stamp, left, ctx.clock())
+    status.rollout = RolloutStatus(
+        strategy=strategy,
+        phase="WriterConflict",
+        primary_task_set=primary.id if primary else None,
+    )
+    log.warning(
+        "writer_conflict",
+        other_writer=stamp.writer,
+        other_instance=stamp.instance or None,
+        claim_left_seconds=round(left, 1),
+        writer=ctx.writer.identity,
+    )
+    status.conditions = conditions_for(status, waiting_reason="WriterConflict")
+    return Result(status, requeue_after=min(left + 1.0, ctx.writer.lease))
 
 
 def _from_hook(

@@ -8,7 +8,11 @@ from controller.api.status import Condition, ResourceStatus
 from controller.reconcile import cost
 
 
-def conditions_for(status: ResourceStatus, stalled_reason: str | None = None) -> list[Condition]:
+def conditions_for(
+    status: ResourceStatus, stalled_reason: str | None = None, waiting_reason: str | None = None
+) -> list[Condition]:
+    """waiting_reason: why a resource still reconciling is not Ready, when its health
+    says too little (WriterConflict: another controller holds its rollout)."""
     ready = status.ready
     progressing = (
         status.health_status in ("Progressing", "Missing") or status.sync_status == "OutOfSync"
@@ -17,7 +21,9 @@ def conditions_for(status: ResourceStatus, stalled_reason: str | None = None) ->
         Condition(
             type="Ready",
             status="True" if ready else "False",
-            reason="Synced" if ready else (stalled_reason or status.health_status),
+            reason="Synced"
+            if ready
+            else (stalled_reason or waiting_reason or status.health_status),
             message=status.message,
         ),
         Condition(

@@ -104,8 +104,9 @@ class LeaderElectionConfig:
 
 
 def default_identity() -> str:
-    """hostname-pid-random: unique per process, readable in the lease table."""
-    return f"{socket.gethostname()}-{os.getpid()}-{uuid.uuid4().hex[:8]}"
+    """hostname-pid-random: unique per process, readable in the lease table and, as a
+    rollout step's writer, in a service tag (hence the host name's first 63 characters)."""
+    return f"{socket.gethostname()[:63]}-{os.getpid()}-{uuid.uuid4().hex[:8]}"
 
 
 class _Interrupted(Exception):

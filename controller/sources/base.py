@@ -108,6 +108,14 @@ def redact_url(url: str) -> str:
     return urllib.parse.urlunsplit(parts._replace(netloc=netloc))
 
 
+def source_id(spec: str) -> str:
+    """A short, stable id of a --source value, as the source tag on the services it
+    manages: a hash of what it names (a path made absolute, a URL without credentials,
+    so a rotated token keeps the id). Tag-safe, and it shows no path or host."""
+    named = str(Path(spec).resolve()) if "://" not in spec else redact_url(spec)
+    return "src-" + hashlib.sha256(named.encode()).hexdigest()[:16]
+
+
 def redact_text(text: str, *secrets: str) -> str:
     """text with URL user-info and each given secret value removed (for git's stderr)."""
     text = _USERINFO.sub("", text)

@@ -21,14 +21,13 @@ from controller.api.status import RolloutStatus
 from controller.aws.models import LiveTaskSet
 from controller.errors import AwsError
 from controller.reconcile.preflight import preflight, summary
-from controller.reconcile.rollout import traffic
+from controller.reconcile.rollout import claim, traffic
 from controller.reconcile.rollout.base import (
     RolloutInput,
     Step,
     Strategy,
 )
 from controller.reconcile.rollout.state import (
-    ROLLOUT_TAG,
     ROTATED_TAG,
     RolloutState,
     encode_rotated,
@@ -96,10 +95,9 @@ async def create(
         },
     )
     state = RolloutState(r.want.external_id, 0, now, now)
-    progress = {ROLLOUT_TAG: state.encode()}
-    if rotated:  # the old set's tags say why only while it exists: keep the reason
-        progress[ROTATED_TAG] = encode_rotated(r.want.external_id, rotated)
-    await r.ecs.tag(r.live.service_arn, progress)
+    # the old set's tags say why only while it exists: keep the reason
+    extra = {ROTATED_TAG: encode_rotated(r.want.external_id, rotated)} if rotated else {}
+    await claim.write(r, state, extra)
     log.info("task_set_created", task_set=created.id, task_definition=arn, strategy=strategy.name)
     for name in rotated:
         log.info(

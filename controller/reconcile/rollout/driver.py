@@ -32,7 +32,7 @@ import structlog
 from controller.api.status import RolloutStatus
 from controller.aws.models import LiveTaskSet
 from controller.reconcile.result import RolloutEvent, RolloutResult
-from controller.reconcile.rollout import traffic
+from controller.reconcile.rollout import claim, traffic
 from controller.reconcile.rollout.base import (
     FAILED_REASON_TAG,
     FAILED_TAG,
@@ -71,6 +71,7 @@ async def step(r: RolloutInput) -> Step | None:
     others = [ts for ts in sets if ts is not primary and not r.want.matches(ts)]
     state = read_state(r.live.tags, r.want.external_id)
     now = r.ctx.clock()
+    await claim.renew(r)  # a live holder keeps its claim through long waits
     if primary is not None and r.want.matches(primary):
         return await _finish(r, strategy, primary, others, state, now)
     status = RolloutStatus(
@@ -105,11 +106,9 @@ async def step(r: RolloutInput) -> Step | None:
             return Step(status, message="a rollout is in progress", requeue_after=None)
         started = new.created_at or now
         state = RolloutState(r.want.external_id, 0, now, started)
-        progress = {ROLLOUT_TAG: state.encode()}
         rotated = await rotated_secret_names(r)  # lost with the tags if the creating call died
-        if rotated:
-            progress[ROTATED_TAG] = encode_rotated(r.want.external_id, rotated)
-        await r.ecs.tag(r.live.service_arn, progress)
+        why = {ROTATED_TAG: encode_rotated(r.want.external_id, rotated)} if rotated else {}
+        await claim.write(r, state, why)
         return Step(status, requeue_after=0, changed=True)
     status.started_at = state.started
     verdict = await judge(
@@ -146,7 +145,7 @@ async def step(r: RolloutInput) -> Step | None:
     weight = strategy.traffic_weight(r, state)
     shifted = await traffic.sync(r, primary, new, weight, may_raise=verdict.healthy)
     if shifted:  # a step's pause counts from when its traffic arrived
-        await r.ecs.tag(r.live.service_arn, {ROLLOUT_TAG: state.at_step(state.step, now).encode()})
+        await claim.write(r, state.at_step(state.step, now))
         status.phase = "Shifting"
         return Step(
             status,
@@ -160,11 +159,12 @@ async def step(r: RolloutInput) -> Step | None:
         advanced.rollout.new_counts = verdict.counts
         advanced.rollout.reason = status.reason
         return advanced
+    reasserted = await _reassert_scale(r, status, new)
+    if reasserted is not None:
+        return reasserted
     await r.ecs.set_primary_task_set(r.cluster, r.name, new.task_set_arn)
-    if new.scale_percent != 100.0:
-        await r.ecs.update_task_set_scale(r.cluster, r.name, new.task_set_arn, 100.0)
     await traffic.sync(r, new, None)
-    await r.ecs.tag(r.live.service_arn, {ROLLOUT_TAG: state.at_step(state.step, now).encode()})
+    await claim.write(r, state.at_step(state.step, now))
     log.info(
         "task_set_promoted", task_set=new.id, external_id=new.external_id, strategy=strategy.name
     )
@@ -175,6 +175,30 @@ async def step(r: RolloutInput) -> Step | None:
         requeue_after=0,
         changed=True,
         counts=verdict.counts,
+    )
+
+
+async def _reassert_scale(r: RolloutInput, status: RolloutStatus, new: LiveTaskSet) -> Step | None:
+    """Before the new set becomes PRIMARY, read its scale back from ECS: a set someone
+    scaled down (another writer, a person) would pass the health gate with no tasks at
+    all. Not at 100%: scale it back and wait for health again instead of promoting."""
+    fresh = next(
+        (ts for ts in await r.ecs.describe_task_sets(r.cluster, r.name) if ts.id == new.id), None
+    )
+    if fresh is None:
+        status.phase = "Progressing"
+        return Step(status, message="the new task set is gone; looking again", requeue_after=1.0)
+    if abs(fresh.scale_percent - 100.0) < 1e-6:
+        return None
+    await r.ecs.update_task_set_scale(r.cluster, r.name, new.task_set_arn, 100.0)
+    log.warning("task_set_scale_reasserted", task_set=new.id, scale=fresh.scale_percent)
+    status.phase = "Progressing"
+    return Step(
+        status,
+        message=f"the new task set was at {fresh.scale_percent:g}%, not 100%: scaled it back "
+        "up; promoting once it is healthy again",
+        requeue_after=1.0,
+        changed=True,
     )
 
 

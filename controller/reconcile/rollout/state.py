@@ -1,8 +1,12 @@
 """A rollout's progress, kept in the service's tags so it survives any restart.
 
 One tag holds `<externalId>/<step>/<step started, unix s>/<rollout started, unix s>`
-(tag values allow letters, digits and `_ . : / = + - @`, so `/` separates). It names the
-task set it belongs to, so a tag left by an older rollout is recognised as stale. The
+`/<written, unix s>/<writer>@<instance>` (tag values allow letters, digits and
+`_ . : / = + - @`, so `/` separates; externalIds and writer identities hold neither `/`
+nor `@`, and the instance name, last, may). It names the task set it belongs to, so a
+tag left by an older rollout is recognised as stale, and who wrote it when (the writer's
+claim, runtime/writer.py); a value of the first four fields alone (an older version, or
+a claim released) claims nothing. The
 manual gates are tags too: `promote` holds `<externalId>/<step>` (that step may go on),
 `abort` holds the externalId to roll back. `secret-rotated` holds `<externalId>/<names>`
 (space-separated; secret and parameter names have no spaces) when the rollout exists
@@ -16,6 +20,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 
 from controller.api.common import TAG_PREFIX
+from controller.runtime.writer import Stamp
 
 ROLLOUT_TAG = f"{TAG_PREFIX}rollout"
 PROMOTE_TAG = f"{TAG_PREFIX}promote"
@@ -31,30 +36,44 @@ class RolloutState:
     step: int
     step_started: datetime
     started: datetime
+    stamp: Stamp | None = None
+    """Who wrote this state and when; None: nobody holds the rollout."""
 
     def encode(self) -> str:
-        return (
+        value = (
             f"{self.external_id}/{self.step}/"
             f"{int(self.step_started.timestamp())}/{int(self.started.timestamp())}"
         )
+        if self.stamp is not None:
+            stamp = self.stamp
+            value += f"/{int(stamp.written.timestamp())}/{stamp.writer}@{stamp.instance}"
+        return value[:TAG_VALUE_LIMIT]  # only a long instance name, shown not compared, is cut
 
     @classmethod
     def decode(cls, value: str | None) -> RolloutState | None:
         if not value:
             return None
+        parts = value.split("/", 5)
         try:
-            external_id, step, step_started, started = value.rsplit("/", 3)
-            return cls(
-                external_id,
-                int(step),
-                datetime.fromtimestamp(int(step_started), UTC),
-                datetime.fromtimestamp(int(started), UTC),
-            )
+            if len(parts) not in (4, 6):
+                return None
+            stamp = None
+            if len(parts) == 6:
+                writer, _, instance = parts[5].partition("@")
+                stamp = Stamp(writer, _time(parts[4]), instance)
+            return cls(parts[0], int(parts[1]), _time(parts[2]), _time(parts[3]), stamp)
         except ValueError:
             return None
 
     def at_step(self, step: int, now: datetime) -> RolloutState:
         return RolloutState(self.external_id, step, now, self.started)
+
+    def stamped(self, stamp: Stamp | None) -> RolloutState:
+        return RolloutState(self.external_id, self.step, self.step_started, self.started, stamp)
+
+
+def _time(seconds: str) -> datetime:
+    return datetime.fromtimestamp(int(seconds), UTC)
 
 
 def read_state(tags: dict[str, str], external_id: str) -> RolloutState | None:

@@ -21,10 +21,10 @@ import math
 from controller.api.service import CanaryStep
 from controller.api.status import RolloutStatus
 from controller.aws.models import LiveTaskSet
-from controller.reconcile.rollout import traffic
+from controller.reconcile.rollout import claim, traffic
 from controller.reconcile.rollout.base import RolloutInput, Step, Strategy
 from controller.reconcile.rollout.health import Verdict, expected_count
-from controller.reconcile.rollout.state import ROLLOUT_TAG, RolloutState, promoted
+from controller.reconcile.rollout.state import RolloutState, promoted
 
 
 def _status(
@@ -237,9 +237,7 @@ class Canary:
                     counts=verdict.counts,
                 )
         if not r.ctx.dry_run:
-            await r.ecs.tag(
-                r.live.service_arn, {ROLLOUT_TAG: state.at_step(index + 1, now).encode()}
-            )
+            await claim.write(r, state.at_step(index + 1, now))
         status.phase = "Advancing"
         return Step(status, message=f"step {label} done", requeue_after=0, changed=True)
 

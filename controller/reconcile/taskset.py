@@ -102,19 +102,29 @@ class DesiredTaskSet:
 class Registrations:
     """Task definition registrations, shared by every worker of a controller (one per
     Context): a lock per (region, family, spec hash), so two reconciles wanting the same
-    new content register it once, and the revisions just registered, which the one that
-    waited looks at first (ListTaskDefinitions may not show a revision that new yet)."""
+    new content register it once. A reconcile that waited for the lock first looks at the
+    revision registered while it waited (ListTaskDefinitions may not show a revision that
+    new yet); only then: an older record may name a revision deregistered since, or an
+    endpoint that was reset."""
 
     def __init__(self) -> None:
         self.locks: KeyedLocks[tuple[str, str, str]] = KeyedLocks()
-        self._recent: dict[tuple[str, str, str], str] = {}
+        self._recent: dict[tuple[str, str, str], tuple[int, str]] = {}
+        self._count = 0
 
-    def recent(self, key: tuple[str, str, str]) -> list[str]:
-        arn = self._recent.get(key)
-        return [arn] if arn is not None else []
+    def mark(self) -> int:
+        """A point in the sequence of registrations, to ask what came after it."""
+        return self._count
+
+    def since(self, key: tuple[str, str, str], mark: int) -> list[str]:
+        """The revision of key's content registered after mark, if any."""
+        seen = self._recent.get(key)
+        return [seen[1]] if seen is not None and seen[0] > mark else []
 
     def registered(self, key: tuple[str, str, str], arn: str) -> None:
-        self._recent[key] = arn
+        self._count += 1
+        self._recent.pop(key, None)
+        self._recent[key] = (self._count, arn)
         while len(self._recent) > RECENT_REGISTRATIONS:
             del self._recent[next(iter(self._recent))]  # dicts keep insertion order
 
@@ -166,12 +176,13 @@ async def ensure_task_definition(
     Registration is serialized per (region, family, digest): a reconcile that waited for
     another registering the same content looks again once it holds the lock, and finds
     that revision instead of registering a copy."""
+    mark = registrations.mark()
     arn = await find_task_definition(ecs, td, digest, hints, identity)
     if arn is not None:
         return arn, False
     key = (ecs.region, td.family, digest)
     async with registrations.locks.hold(key):
-        hints = [*registrations.recent(key), *hints]
+        hints = [*registrations.since(key, mark), *hints]
         arn = await find_task_definition(ecs, td, digest, hints, identity)
         if arn is not None:
             return arn, False

@@ -15,6 +15,9 @@ Only this package imports moto; the controller reaches it over HTTP via `endpoin
     tasks.py    one task's lifecycle on moto's Task objects
     targets.py  tasks registered on their ELBv2 target groups, with target health
     patches.py  fixes to moto's ECS backend while the emulator runs
+    refusals.py what ECS refuses about deployment controllers, with its error codes
+    service_api.py  CreateService/UpdateService as ECS takes them; service deployment API
+    deployments.py  ECS's own deployment controller: rollouts, circuit breaker, rollback
     driver.py   the scheduler tick: task sets, deployments, counts, events
     server.py   EmulatedAws: server, lock, driver thread
 """

@@ -17,9 +17,7 @@ from typing import Any, Self
 from pydantic import BaseModel, ConfigDict
 from pydantic.alias_generators import to_camel
 
-_FIELDS_SETS: weakref.WeakValueDictionary[frozenset[str], set[str]] = (
-    weakref.WeakValueDictionary()
-)
+_FIELDS_SETS: weakref.WeakValueDictionary[frozenset[str], set[str]] = weakref.WeakValueDictionary()
 """One set per combination of field names in use, dropped when no model holds it."""
 
 

@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import json
 import re
+import sys
 import zlib
 from dataclasses import dataclass, field
 from typing import Any
@@ -31,6 +32,7 @@ from controller.errors import ParseError
 
 MAX_DEPTH = 64
 MAX_NODES = 200_000
+_SHARED_LENGTH = 64
 
 Path = tuple[str | int, ...]
 
@@ -158,12 +160,12 @@ def _scalar(event: Any) -> Any:
     tag = event.tag
     if tag in (None, "!"):
         if not event.implicit[0]:
-            return event.value  # quoted: always a string
+            return _shared(event.value)  # quoted: always a string
         tag = _resolver.resolve(  # type: ignore[no-untyped-call]
             yaml.ScalarNode, event.value, event.implicit
         )
     if tag == _STR:
-        return event.value
+        return _shared(event.value)
     if tag == _MERGE:
         return _Merge()
     if tag not in _SCALAR_TAGS:
@@ -173,6 +175,12 @@ def _scalar(event: Any) -> Any:
         raise ParseError(f"unsupported YAML tag {_tag_text(tag)}", *_pos(event))
     node = yaml.ScalarNode(tag, event.value)
     return _constructor.yaml_constructors[tag](_constructor, node)
+
+
+def _shared(text: str) -> str:
+    """A short string as one object however many documents hold it ("FARGATE", "tcp",
+    a role ARN): a revision of thousands of services repeats most of its words."""
+    return sys.intern(text) if len(text) <= _SHARED_LENGTH else text
 
 
 def _tag_text(tag: str) -> str:
@@ -389,7 +397,7 @@ def parse_json(text: str) -> list[Document]:
         for key, value in pairs:
             if key in out:
                 raise ValueError(f"duplicate key {key!r}")
-            out[key] = value
+            out[key] = _shared(value) if isinstance(value, str) else value
         return out
 
     try:

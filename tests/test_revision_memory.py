@@ -14,10 +14,15 @@ import tracemalloc
 from collections.abc import Callable
 from pathlib import Path
 
+import pytest
+
 from controller.api import EcsService, TaskDefinitionInput
 from controller.api.ecs_shapes import KeyValuePair
 from controller.loader import load_tree
+from controller.sources import RemoteGitSource, open_source
+from controller.sources.base import Source
 from controller.sources.directory import DirectoryTree
+from tests.test_git_source import commit, git
 
 WriteTree = Callable[[dict[str, str | bytes]], Path]
 
@@ -195,3 +200,48 @@ def test_services_share_default_sub_models_and_short_words(write_tree: WriteTree
     one, two = first.spec.task_definition_input, second.spec.task_definition_input
     assert one.execution_role_arn is two.execution_role_arn  # from JSON
     assert one.family is not two.family
+
+
+@pytest.mark.parametrize("kind", ["git-checkout", "git-remote"])
+async def test_a_git_revision_holds_its_bytes_once_and_lets_go_of_them_once_loaded(
+    tmp_path: Path, kind: str
+) -> None:
+    repo = tmp_path / "repo"
+    repo.mkdir()
+    git(repo, "init", "-q", "-b", "main")
+    # files large next to what lists them (64 KiB of comments each)
+    pad = ("#" + "x" * 63 + "\n") * 1024
+    files = {
+        f"deploy/{name}": text + pad if name.endswith(".yaml") else text
+        for name, text in services(20).items()
+    }
+    commit(repo, files)
+    size = sum(len(text) for text in files.values())
+    if kind == "git-remote":
+        source: Source = RemoteGitSource(
+            f"file://{repo}", path="deploy", cache_dir=tmp_path / "cache", poll_interval=1
+        )
+    else:
+        source = open_source(f"git+file://{repo}#path=deploy/", cache_dir=tmp_path / "cache")
+    await source.fetch()  # git's own first-time costs (the clone) are not the revision's
+    commit(repo, {name: text.replace(":v1", ":v2") for name, text in files.items()})
+    tracemalloc.start()
+    try:
+        artifact = await source.fetch()
+        held, peak = tracemalloc.get_traced_memory()
+        first = load_tree(artifact.tree)
+        before = tracemalloc.get_traced_memory()[0]
+        artifact.tree.release()
+        after = tracemalloc.get_traced_memory()[0]
+    finally:
+        tracemalloc.stop()
+    # the files are held once, in git's answer (not also in a copy of each file), and
+    # fetching holds them twice at most (asyncio joins what it read into that answer)
+    assert size <= held < 1.25 * size
+    assert peak < 2.25 * size
+    assert before - after >= size  # released once loaded
+    # a load retried after the release reads the same commit again
+    again = load_tree(artifact.tree)
+    assert [i.key for i in again.loaded] == [i.key for i in first.loaded]
+    assert len(again.loaded) == 20
+    assert again.diagnostics == first.diagnostics

@@ -117,6 +117,9 @@ class DirectoryTree:
             raise SourceFileError(rel, f"file is larger than the {mib(self._max)} limit")
         return data
 
+    def release(self) -> None:
+        """Nothing to let go of: files are read from the disk when asked for."""
+
     def _inside(self, path: str | Path) -> bool:
         real = Path(os.path.realpath(path))
         return real == self._real_root or self._real_root in real.parents

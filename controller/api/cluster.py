@@ -26,7 +26,7 @@ class EcsClusterSpec(Model):
     configuration: ClusterConfiguration | None = None
     service_connect_defaults: ClusterServiceConnectDefaults | None = None
     tags: Tags = Field(default_factory=dict)
-    sync_policy: SyncPolicy = Field(default_factory=SyncPolicy)
+    sync_policy: SyncPolicy = SyncPolicy()  # shared, see service.Deployment
 
 
 class EcsCluster(Model):

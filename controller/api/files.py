@@ -30,3 +30,8 @@ class FileTree(Protocol):
         """The bytes of a normalized relative path; SourceFileError when missing,
         too large, not a regular file, or outside the tree."""
         ...
+
+    def release(self) -> None:
+        """Let go of the file contents held in memory (the revision is loaded); a later
+        read() gets the same contents again, or raises SourceError when it cannot."""
+        ...

@@ -63,12 +63,14 @@ class FailureThreshold(Model):
 
 
 class Deployment(Model):
+    # A frozen model as the default (not a default_factory) is one instance that every
+    # model leaving the field out shares: pydantic copies only defaults it cannot hash.
     strategy: Literal["rolling", "blueGreen", "canary"] = "rolling"
-    rolling: RollingConfig = Field(default_factory=RollingConfig)
-    blue_green: BlueGreenConfig = Field(default_factory=BlueGreenConfig)
+    rolling: RollingConfig = RollingConfig()
+    blue_green: BlueGreenConfig = BlueGreenConfig()
     canary: CanaryConfig | None = None
     progress_deadline_seconds: Annotated[int, Field(ge=30, le=86_400)] = 600
-    failure_threshold: FailureThreshold = Field(default_factory=FailureThreshold)
+    failure_threshold: FailureThreshold = FailureThreshold()
     alarms: list[Annotated[str, Field(min_length=1, max_length=255)]] = Field(default_factory=list)
     auto_rollback: bool = True
 
@@ -187,7 +189,7 @@ class EcsServiceSpec(Model):
     tags: Tags = Field(default_factory=dict)
     deployment: Deployment = Field(default_factory=Deployment)
     auto_scaling: AutoScaling | None = None
-    sync_policy: ServiceSyncPolicy = Field(default_factory=ServiceSyncPolicy)
+    sync_policy: ServiceSyncPolicy = ServiceSyncPolicy()
     hooks: Hooks = Field(default_factory=Hooks)
     depends_on: Annotated[list[DependsOnRef], Field(max_length=20)] = Field(default_factory=list)
     """Resources reconciled first: this service waits until each is Synced and Healthy.

@@ -271,7 +271,11 @@ class Controller:
         # In a thread: a large revision never holds up /healthz, the lease or the workers.
         # What is frozen stays frozen (see the gc.freeze below), so the collections a
         # load provokes walk only what is new, not the whole process's heap.
-        result = await asyncio.to_thread(load_tree, artifact.tree)
+        try:
+            result = await asyncio.to_thread(load_tree, artifact.tree)
+        finally:
+            # loaded: the revision's bytes need not stay in memory beside its models
+            artifact.tree.release()
         before = self.desired
         previous = set(before)
         self.generation += 1

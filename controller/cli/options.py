@@ -69,7 +69,7 @@ def source_option(func: F) -> F:
         type=ByteSize(),
         default=MAX_REVISION_BYTES,
         envvar=env("max_revision_bytes"),
-        show_default="32MiB",
+        show_default="24MiB",
         help="Refuse a revision whose manifests add up to more (nothing of it is applied); "
         "the controller's memory must hold several times this.",
     )(func)

@@ -45,7 +45,7 @@ from controller.errors import ParseError, SourceFileError, bug_message
 from controller.loader import checks
 from controller.loader.diagnostics import Diagnostic, close_match, from_validation, suggest
 from controller.loader.references import check_references
-from controller.loader.yamlpos import Document, Path, parse_json, parse_yaml
+from controller.loader.yamlpos import Document, Origin, Path, Positions, parse_json, parse_yaml
 
 log = structlog.get_logger(__name__)
 
@@ -60,9 +60,10 @@ class Loaded:
     file: str
     line: int
     task_definition_file: str | None = None
-    document: Document | None = field(default=None, compare=False, repr=False)
-    """The parsed document, kept so later stages can locate a field (locate)."""
-    task_definition_document: Document | None = field(default=None, compare=False, repr=False)
+    origin: Origin | None = field(default=None, compare=False, repr=False)
+    """Where the document came from, kept so later stages can locate a field (locate);
+    its parsed data is not kept: the resource holds what it says."""
+    task_definition_origin: Origin | None = field(default=None, compare=False, repr=False)
 
     @property
     def key(self) -> ResourceKey:
@@ -72,15 +73,15 @@ class Loaded:
         """(file, line, col) of a field: a path into the resource document, or, with
         in_task_definition, into the task definition (its own file, or spec.taskDefinition
         when inline), as checks.Finding paths are located."""
-        file, doc = self.file, self.document
+        file, origin = self.file, self.origin
         if in_task_definition:
             if self.task_definition_file is None:
                 path = ("spec", "taskDefinition", *path)
             else:
-                file, doc = self.task_definition_file, self.task_definition_document
-        if doc is None:
+                file, origin = self.task_definition_file, self.task_definition_origin
+        if origin is None:
             return file, self.line if file == self.file else 1, 1
-        mark = doc.locate(path)
+        mark = origin.locate(path)
         return file, mark.line, mark.col
 
 
@@ -166,8 +167,8 @@ class _Loader:
     def __init__(self, tree: FileTree) -> None:
         self.tree = tree
         self.result = LoadResult()
-        self.parsed: dict[str, list[Document] | ParseError | SourceFileError] = {}
-        self.task_definitions: dict[str, TaskDefinitionInput | None] = {}
+        self.task_definitions: dict[str, tuple[TaskDefinitionInput, Origin] | None] = {}
+        """Each task definition file once, by path: the model and where it was written."""
         self.reported: set[Diagnostic] = set()
         self.notification_keys: list[ResourceKey] = []
 
@@ -184,12 +185,12 @@ class _Loader:
             self.result.diagnostics.append(diag)
 
     def documents(self, path: str) -> list[Document] | ParseError | SourceFileError:
-        if path not in self.parsed:
-            try:
-                self.parsed[path] = parse(path, self.tree.read(path))
-            except (ParseError, SourceFileError) as exc:
-                self.parsed[path] = exc
-        return self.parsed[path]
+        """The documents of path, parsed anew: nothing parsed outlives its use, so a load
+        holds one file's documents at a time, next to the models of what loaded."""
+        try:
+            return parse(path, self.tree.read(path))
+        except (ParseError, SourceFileError) as exc:
+            return exc
 
     def run(self) -> LoadResult:
         paths = self.tree.manifest_paths()
@@ -207,7 +208,6 @@ class _Loader:
                 self.report(path, 1, 1, docs.message)
                 self.result.complete = False
                 continue
-            seen = (len(self.result.loaded), len(self.result.rejected), len(self.reported))
             for doc in docs:
                 loaded = len(self.result.loaded)
                 try:
@@ -216,11 +216,6 @@ class _Loader:
                     self.internal_error(path, doc, "the loader", exc)
                 if len(self.result.loaded) == loaded:
                     self.mention(path, doc)
-            if seen == (len(self.result.loaded), len(self.result.rejected), len(self.reported)):
-                # Nothing of ours: let it go now (parsed again if a resource names it as
-                # its task definition). Kubernetes manifests beside ours do not pile up
-                # for the whole load, nor lengthen every full garbage collection in it.
-                del self.parsed[path]
         self.check_duplicates()
         self.check_references()
         self.result.diagnostics.sort(key=lambda d: (d.file, d.line, d.col, d.message))
@@ -346,22 +341,8 @@ class _Loader:
                     bad.add(item.key)
         if not problems and not bad:
             return
-        raw = {self.show(p): p for p in self.parsed}
         for problem in problems:
-            item = problem.item
-            docs = self.parsed.get(raw.get(item.file, ""))
-            doc = (
-                next((d for d in docs if d.start.line == item.line), None)
-                if isinstance(docs, list)
-                else None
-            )
-            mark = doc.locate(problem.path) if doc is not None else None
-            diag = Diagnostic(
-                item.file,
-                mark.line if mark else item.line,
-                mark.col if mark else 1,
-                problem.message,
-            )
+            diag = Diagnostic(*problem.item.locate(problem.path), problem.message)
             if diag not in self.reported:
                 self.reported.add(diag)
                 self.result.diagnostics.append(diag)
@@ -375,6 +356,7 @@ class _Loader:
 
     def accept(self, path: str, doc: Document, resource: Resource) -> None:
         td_file: str | None = None
+        td_origin: Origin | None = None
         findings: list[checks.Finding] | None
         if isinstance(resource, EcsCluster):
             findings = self.run_check(path, doc, checks.check_cluster, resource)
@@ -383,7 +365,7 @@ class _Loader:
             if resolved is None:
                 self.result.rejected[resource_key(resource)] = self.show(path)
                 return
-            td, td_file = resolved
+            td, td_file, td_origin = resolved
             resource = resource.model_copy(
                 update={"spec": resource.spec.model_copy(update={"task_definition": td})}
             )
@@ -396,37 +378,28 @@ class _Loader:
         if findings is None:
             return
         failed = False
+        td_positions: Positions | None = None  # parsed again at the first finding in it
         for finding in findings:
-            file, fdoc, fpath = path, doc, finding.path
-            if finding.in_task_definition:
-                if td_file is None:
-                    fpath = ("spec", "taskDefinition", *finding.path)
-                else:
-                    td_docs = self.documents(td_file)
-                    assert isinstance(td_docs, list)
-                    file, fdoc = td_file, td_docs[0]
-            mark = fdoc.locate(fpath)
+            if not finding.in_task_definition:
+                file, mark = path, doc.locate(finding.path)
+            elif td_file is None or td_origin is None:
+                file, mark = path, doc.locate(("spec", "taskDefinition", *finding.path))
+            else:
+                td_positions = td_positions or td_origin.positions()
+                file, mark = td_file, td_positions.locate(finding.path)
             self.report(file, mark.line, mark.col, finding.message, finding.severity)
             failed = failed or finding.severity == "error"
         if failed:
             self.result.rejected[resource_key(resource)] = self.show(path)
             return
-        td_doc: Document | None = None
-        if td_file is not None:
-            td_docs = self.documents(td_file)
-            td_doc = (
-                next((d for d in td_docs if d.data is not None), None)
-                if isinstance(td_docs, list)
-                else None
-            )
         self.result.loaded.append(
             Loaded(
                 resource,
                 self.show(path),
                 doc.start.line,
                 td_file and self.show(td_file),
-                doc,
-                td_doc,
+                doc.origin,
+                td_origin,
             )
         )
 
@@ -442,10 +415,11 @@ class _Loader:
 
     def resolve_task_definition(
         self, path: str, doc: Document, resource: EcsService | EcsTask
-    ) -> tuple[TaskDefinitionInput, str | None] | None:
+    ) -> tuple[TaskDefinitionInput, str | None, Origin | None] | None:
+        """The task definition of resource, with its file and origin when it names one."""
         ref = resource.spec.task_definition
         if not isinstance(ref, str):
-            return ref, None
+            return ref, None, None
         field_path: Path = ("spec", "taskDefinition")
         mark = doc.locate(field_path)
         target = posixpath.normpath(posixpath.join(posixpath.dirname(path), ref))
@@ -458,22 +432,22 @@ class _Loader:
             )
             return None
         if target in self.task_definitions:
-            td = self.task_definitions[target]
-            if td is None:
+            known = self.task_definitions[target]
+            if known is None:
                 self.report(
                     path,
                     mark.line,
                     mark.col,
                     f"spec.taskDefinition: {ref!r} is not a valid task definition (see {self.show(target)})",
                 )
-            return (td, target) if td is not None else None
-        td = self.load_task_definition(path, mark.line, mark.col, ref, target)
-        self.task_definitions[target] = td
-        return (td, target) if td is not None else None
+        else:
+            known = self.load_task_definition(path, mark.line, mark.col, ref, target)
+            self.task_definitions[target] = known
+        return (known[0], target, known[1]) if known is not None else None
 
     def load_task_definition(
         self, path: str, line: int, col: int, ref: str, target: str
-    ) -> TaskDefinitionInput | None:
+    ) -> tuple[TaskDefinitionInput, Origin] | None:
         docs = self.documents(target)
         if isinstance(docs, SourceFileError):
             self.report(path, line, col, f"spec.taskDefinition: cannot use {ref!r}: {docs.message}")
@@ -536,7 +510,7 @@ class _Loader:
             )
             return None
         try:
-            return TaskDefinitionInput.model_validate(td_doc.data)
+            return TaskDefinitionInput.model_validate(td_doc.data), td_doc.origin
         except ValidationError as exc:
             for diag in from_validation(exc, td_doc, self.show(target), TaskDefinitionInput):
                 if diag not in self.reported:

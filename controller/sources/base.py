@@ -23,7 +23,13 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Protocol
 
 from controller.api.files import MAX_FILE_BYTES, FileTree
-from controller.errors import SourceFileError, SourceNotFound, SourceUnsupported, UsageError
+from controller.errors import (
+    SourceError,
+    SourceFileError,
+    SourceNotFound,
+    SourceUnsupported,
+    UsageError,
+)
 from controller.sources.budget import MAX_REVISION_BYTES
 from controller.sources.directory import DirectoryTree
 
@@ -133,6 +139,7 @@ class _SnapshotTree:
         self._tree = tree
         self._paths = paths
         self._data = data
+        self._released = False
         self._problems = tree.listing_problems()
 
     @property
@@ -147,7 +154,15 @@ class _SnapshotTree:
 
     def read(self, path: str) -> bytes:
         data = self._data.get(path)
-        return data if data is not None else self._tree.read(path)
+        if data is not None:
+            return data
+        if self._released and path in self._paths:
+            # the disk may hold other bytes by now: a new fetch takes a new snapshot
+            raise SourceError(f"{self.display_root or '.'}: {path} was released; fetch again")
+        return self._tree.read(path)
+
+    def release(self) -> None:
+        self._data, self._released = {}, True
 
 
 class DirectorySource:

@@ -106,12 +106,19 @@ class DirectoryTree:
             self._allowance.charge(rel, info.st_size)
         try:
             with open(full, "rb") as fh:
-                data = fh.read(self._max + 1)
+                # sized by the stat (a read of the limit allocates the limit, 4 MiB a
+                # file), then to the limit should the file have grown since
+                data = fh.read(info.st_size + 1)
+                if len(data) > info.st_size:
+                    data += fh.read(self._max + 1 - len(data))
         except OSError as exc:
             raise SourceFileError(rel, f"cannot read: {exc.strerror}") from None
         if len(data) > self._max:
             raise SourceFileError(rel, f"file is larger than the {mib(self._max)} limit")
         return data
+
+    def release(self) -> None:
+        """Nothing to let go of: files are read from the disk when asked for."""
 
     def _inside(self, path: str | Path) -> bool:
         real = Path(os.path.realpath(path))

@@ -4,7 +4,9 @@ Files always come from a commit (`ls-tree`, one `cat-file --batch`), never from 
 tree, so a half-edited file never deploys. A GitTree is one commit's subtree under
 `path=`: sizes come from the listing, so a blob, or a revision over its budget
 (budget.py), is refused before a byte of it is read, and every read (symlinks included)
-is confined to that subtree.
+is confined to that subtree. The manifests are read at the fetch, into one buffer that
+release() lets go of once the revision is loaded: a revision's bytes are in memory while
+it is loaded, not for as long as it is the current one.
 """
 
 from __future__ import annotations
@@ -23,6 +25,9 @@ from controller.sources.gitcli import Git
 MAX_SYMLINK_HOPS = 16
 _SUBMODULE, _SYMLINK = "160000", "120000"
 
+Blob = bytes | memoryview
+"""A blob's bytes; a view into the one buffer `cat-file --batch` answered with."""
+
 
 @dataclass(frozen=True, slots=True)
 class _Entry:
@@ -36,7 +41,8 @@ class GitTree:
 
     Manifests (and symlink targets) are read into memory when the tree is built; any
     other file the loader asks for (a task definition not named *.json, say) is read
-    on demand with a bounded `git cat-file`, after its size was checked."""
+    on demand with a bounded `git cat-file`, after its size was checked. After
+    release(), a read (a load retried) reads them all again in one `cat-file --batch`."""
 
     def __init__(
         self,
@@ -46,7 +52,7 @@ class GitTree:
         prefix: str,
         entries: dict[str, _Entry],
         links: dict[str, str],
-        blobs: dict[str, bytes],
+        blobs: dict[str, Blob],
         manifests: list[str],
         problems: list[tuple[str, str]],
         display_root: str | None = None,
@@ -64,6 +70,9 @@ class GitTree:
         self._display_root = prefix if display_root is None else display_root
         self._max = max_file_bytes
         self._allowance = allowance or Allowance(MAX_REVISION_BYTES)
+        self._counted: set[str] = set(blobs)
+        """Blobs whose bytes were charged to the budget: read again for free."""
+        self._released = False
 
     @property
     def display_root(self) -> str:
@@ -86,11 +95,41 @@ class GitTree:
             raise SourceFileError(
                 rel, f"file is {mib(entry.size)}, larger than the {mib(self._max)} limit"
             )
+        if entry.sha in self._counted and entry.sha not in self._blobs and self._released:
+            self._reload()
         data = self._blobs.get(entry.sha)
         if data is not None:
-            return data
-        self._allowance.charge(rel, entry.size)
+            return bytes(data)
+        if entry.sha not in self._counted:
+            self._allowance.charge(rel, entry.size)
+            self._counted.add(entry.sha)
         return self._read_blob(rel, entry)
+
+    def release(self) -> None:
+        self._blobs = {}
+        self._released = True
+
+    def _reload(self) -> None:
+        """Every blob read before release(), again, in one `git cat-file --batch`; a
+        SourceError when git cannot, so a load fails whole, as its fetch would have."""
+        shas = sorted(self._counted)
+        try:
+            done = subprocess.run(
+                self._git.argv(("cat-file", "--batch")),
+                input="".join(s + "\n" for s in shas).encode(),
+                capture_output=True,
+                env=self._git.env,
+                timeout=self._git.timeout,
+                check=False,
+            )
+        except (OSError, subprocess.TimeoutExpired) as exc:
+            raise SourceError(
+                f"{self._git.display}: cannot read commit {self.commit[:12]} again: {exc}"
+            ) from None
+        if done.returncode != 0:
+            raise SourceError(f"{self._git.display}: cannot read commit {self.commit[:12]} again")
+        self._blobs = _batch_blobs(self._git, done.stdout, shas)
+        self._released = False
 
     def _resolve(self, rel: str) -> str:
         """The entry rel names after following symlinks, walked in repository coordinates
@@ -196,7 +235,7 @@ async def commit_tree(
     symlinks = [p for p, e in entries.items() if e.mode == _SYMLINK]
     check_revision_bytes(git.display, _bytes(entries, symlinks), max_revision_bytes)
     links = {
-        rel: data.decode("utf-8", "surrogateescape")
+        rel: str(data, "utf-8", "surrogateescape")
         for rel, data in (await _cat(git, entries, symlinks)).items()
     }
     allowance = Allowance(max_revision_bytes)
@@ -213,6 +252,7 @@ async def commit_tree(
     allowance.left -= total
     blobs = await _cat(git, entries, wanted)
     tree._blobs.update({entries[rel].sha: data for rel, data in blobs.items()})
+    tree._counted.update(tree._blobs)
     return tree
 
 
@@ -226,7 +266,7 @@ def _bytes(entries: dict[str, _Entry], paths: list[str]) -> int:
     return sum(sizes.values())
 
 
-async def _cat(git: Git, entries: dict[str, _Entry], paths: list[str]) -> dict[str, bytes]:
+async def _cat(git: Git, entries: dict[str, _Entry], paths: list[str]) -> dict[str, Blob]:
     """The contents of the regular blobs among paths, through one `cat-file --batch`."""
     want: dict[str, str] = {}
     sizes: dict[str, int] = {}
@@ -240,17 +280,25 @@ async def _cat(git: Git, entries: dict[str, _Entry], paths: list[str]) -> dict[s
         return {}
     shas = list(sizes)
     out = await git.run("cat-file", "--batch", input="".join(s + "\n" for s in shas).encode())
-    by_sha: dict[str, bytes] = {}
+    by_sha = _batch_blobs(git, out, shas)
+    return {rel: by_sha[sha] for rel, sha in want.items()}
+
+
+def _batch_blobs(git: Git, out: bytes, shas: list[str]) -> dict[str, Blob]:
+    """Each blob of a `cat-file --batch` answer for shas, as a view into out: a revision's
+    files take their size once, not twice (the answer, then a copy of each)."""
+    view = memoryview(out)
+    by_sha: dict[str, Blob] = {}
     pos = 0
     for sha in shas:
-        end = out.index(b"\n", pos)
-        header = out[pos:end].split()
+        end = out.find(b"\n", pos)
+        header = out[pos:end].split() if end >= 0 else []
         if len(header) != 3 or header[0].decode() != sha or int(header[2]) > MAX_FILE_BYTES:
             raise SourceError(f"{git.display}: unexpected answer from git cat-file for {sha}")
         size = int(header[2])
-        by_sha[sha] = out[end + 1 : end + 1 + size]
+        by_sha[sha] = view[end + 1 : end + 1 + size]
         pos = end + 1 + size + 1
-    return {rel: by_sha[sha] for rel, sha in want.items()}
+    return by_sha
 
 
 async def commit_time(git: Git, commit: str) -> datetime:

@@ -125,6 +125,10 @@ class ObjectTree:
     def listing_problems(self) -> list[tuple[str, str]]:
         return list(self._problems)
 
+    def release(self) -> None:
+        """Kept: the bytes are the source's snapshot too, which fetches only the objects
+        that changed since."""
+
     def version_of(self, path: str) -> tuple[str, str | None] | None:
         """(ETag, VersionId) of the object path was read from; None when not in the tree."""
         entry = self._entries.get(path)

@@ -8,7 +8,7 @@ gc.collect and gc.freeze as apply_artifact does) in a fresh interpreter whose pe
 imports alone. Then the next revision, in which every file changed (a new image tag
 and count for every service: the worst case), is read and loaded while the first one
 is still held, as the controller holds the current revision while it loads the next:
-its peak is what the 512 MiB task must hold. A third commit one file over the budget
+its peak is what the controller's task (1 GiB in manifests/) must hold. A third commit one file over the budget
 shows what a refused revision costs. Prints JSON.
 
     .venv/bin/python bench/revision_memory.py [--budget-mib 32]

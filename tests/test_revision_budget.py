@@ -82,10 +82,10 @@ async def test_a_revision_over_the_budget_is_refused_as_a_whole(
     assert "--max-revision-bytes (ECS_GITOPS_MAX_REVISION_BYTES)" in message
 
 
-async def test_the_default_budget_is_24_mib(repo: Path, tmp_path: Path) -> None:
-    assert MAX_REVISION_BYTES == 24 * 1024 * 1024
-    commit(repo, manifests(7, 4 * 1024 * KIB - 4096))  # 7 files just under 4 MiB each
-    with pytest.raises(SourceError, match=r"revision budget of 24\.0 MiB"):
+async def test_the_default_budget_is_32_mib(repo: Path, tmp_path: Path) -> None:
+    assert MAX_REVISION_BYTES == 32 * 1024 * 1024
+    commit(repo, manifests(9, 4 * 1024 * KIB - 4096))  # 9 files just under 4 MiB each
+    with pytest.raises(SourceError, match=r"revision budget of 32\.0 MiB"):
         await open_source(f"git+file://{repo}#path=deploy/", cache_dir=tmp_path).fetch()
 
 

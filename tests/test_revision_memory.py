@@ -1,7 +1,8 @@
 """What a loaded revision costs in memory, and that nothing located is lost for it.
 
-The controller runs in 512 MiB and a revision may hold the budget's 24 MiB of manifests
-(bench/revision_memory.py measures that whole case, with the previous revision held). Here, per service: the models of a
+The controller runs in 1 GiB and a revision may hold the budget's 32 MiB of manifests
+(bench/revision_memory.py measures that whole case, with the previous revision held).
+Here, per service: the models of a
 loaded service, and what is kept to locate its fields later, stay small; fields are still
 located exactly, from the revision that was loaded, long after the load.
 """

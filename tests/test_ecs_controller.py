@@ -5,10 +5,11 @@ RegisterTaskDefinition and one UpdateService, then a crash-looping v3 is rolled 
 the circuit breaker and reported Degraded once, never asked for again. Calls are counted
 by the aws layer's stats, as aws_requests_total counts them.
 
-Until the emulated AWS runs ECS-controller deployments itself (branch i16-emu), `EcsPlays`
-does ECS's part on the moto backend, as ECS documents it: UpdateService with a new
-revision makes a new PRIMARY deployment IN_PROGRESS and the old one ACTIVE; it then
-COMPLETES, or FAILS and ECS rolls back to the last completed deployment.
+The emulated AWS rolls ECS-controller deployments out (controller/local/driver.py); what
+it does not do yet (branch i16-emu) `EcsPlays` does on the moto backend, as ECS documents
+it: each deployment shows the service's Service Connect settings (moto drops them), and in
+mode "fail" the circuit breaker trips: the IN_PROGRESS deployment is FAILED with ECS's
+reason and a rollback deployment to the last completed one becomes PRIMARY.
 """
 
 from __future__ import annotations
@@ -46,17 +47,16 @@ def write_seed(root: Path, tag: str) -> Path:
 
 
 class EcsPlays:
-    """ECS's part for ECS-controller services on the moto backend (see the module doc).
-    mode "complete": each new deployment completes; "fail": it fails and is rolled back."""
+    """ECS's part that the emulated AWS does not play yet (see the module doc)."""
 
     def __init__(self, emulated: Any, connect: dict[str, Any]) -> None:
         from moto.ecs.models import ecs_backends
 
         self.connect = connect
-        """The service's Service Connect settings, which moto drops: each deployment shows them."""
         self.emulated = emulated
         self.backend = ecs_backends["123456789012"][REGION]
         self.mode = "complete"
+        self.failed: dict[str, Any] | None = None
         self.stop = threading.Event()
         self.thread = threading.Thread(target=self._run, daemon=True)
 
@@ -79,28 +79,21 @@ class EcsPlays:
         deployments = service.deployments
         for d in deployments:
             d.setdefault("serviceConnectConfiguration", self.connect)
-        primary = next(d for d in deployments if d["status"] == "PRIMARY")
-        if primary["taskDefinition"] != service.task_definition:  # UpdateService asked
-            primary["status"] = "ACTIVE"
-            new = dict(primary, id=f"ecs-svc/{len(deployments) + 1}", status="PRIMARY")
-            new.update(taskDefinition=service.task_definition, rolloutState="IN_PROGRESS")
-            new.update(runningCount=0, rolloutStateReason="ECS deployment in progress.")
-            service.deployments = [new, primary]
+        recorded = any(t.get("key") == FAILED_TAG for t in service.tags or [])
+        if self.failed is not None and self.failed not in deployments and not recorded:
+            deployments.append(self.failed)  # still draining when the controller looks
+        if self.mode != "fail" or len(deployments) < 2:
             return
-        if primary["rolloutState"] != "IN_PROGRESS":
-            return
-        if self.mode == "complete" or len(deployments) == 1:
-            primary.update(rolloutState="COMPLETED", runningCount=service.desired_count)
-            service.deployments = [primary]
-            service.running_count = service.desired_count
+        primary, old = deployments[0], deployments[1]
+        if primary.get("rolloutState") != "IN_PROGRESS":
             return
         # the circuit breaker trips: the failed deployment, and a rollback to the last one
-        old = next(d for d in deployments if d["status"] == "ACTIVE")
         primary.update(status="ACTIVE", rolloutState="FAILED", rolloutStateReason=CIRCUIT_BREAKER)
-        back = dict(old, id=f"ecs-svc/{len(deployments) + 1}", status="PRIMARY")
-        back.update(rolloutState="COMPLETED", runningCount=service.desired_count)
+        self.failed = primary
+        back = dict(old, id=f"ecs-svc/rollback-{len(deployments)}", status="PRIMARY")
+        back.update(rolloutState="IN_PROGRESS")
         service.task_definition = old["taskDefinition"]
-        service.deployments = [back, primary]
+        service.deployments = [back, *deployments]
 
 
 def _calls(aws: Any, operation: str) -> int:
@@ -176,3 +169,62 @@ async def test_seed_service_connect_on_type_ecs_rolls_v1_v2_then_a_crash_is_roll
         assert _calls(aws, "RegisterTaskDefinition") == 0
         assert outcome.notices == []
         await asyncio.sleep(0)
+
+
+async def test_diff_and_dry_run_show_ecs_fields_and_mutate_nothing(
+    emulated: Any, plays: EcsPlays, tmp_path: Path
+) -> None:
+    from controller.aws.client import AwsClients, AwsSettings
+    from controller.reconcile.context import Context
+    from controller.reconcile.plan import plan_resource
+    from tests.emulated_ecs import load
+
+    endpoint = emulated.endpoint_url
+    root = write_seed(tmp_path / "src", "v1")
+    (svc,) = [r for r in load(root) if type(r).__name__ == "EcsService"]
+    async with AwsClients(AwsSettings(REGION, endpoint)) as aws:
+        absent = await plan_resource(svc, Context(aws))
+    assert "serviceConnectConfiguration" in absent
+    assert "discoveryName: web" in absent
+
+    outcome, _ = await sync_with(endpoint, root, within=30)
+    assert service_status(outcome).ready
+    async with AwsClients(AwsSettings(REGION, endpoint)) as aws:
+        assert await plan_resource(svc, Context(aws)) == ""  # in sync: diff exits 0
+
+    write_seed(root, "v2")
+    (svc,) = [r for r in load(root) if type(r).__name__ == "EcsService"]
+    async with AwsClients(AwsSettings(REGION, endpoint)) as aws:
+        shown = await plan_resource(svc, Context(aws))
+    assert "+          image: 123456789012.dkr.ecr" in shown or "myapp:v2" in shown
+    outcome, aws = await sync_with(endpoint, root, within=10, dry_run=True)
+    status = service_status(outcome)
+    assert "would update a new task definition revision" in status.message
+    assert aws.stats.total(mutating=True) == 0
+
+
+async def test_a_restart_mid_deployment_resumes_without_a_second_update_service(
+    emulated: Any, plays: EcsPlays, tmp_path: Path
+) -> None:
+    """Killed after its UpdateService (even before tagging the revision in flight), the
+    next controller finds ECS already deploying it and only follows."""
+    endpoint = emulated.endpoint_url
+    root = write_seed(tmp_path / "src", "v1")
+    outcome, _ = await sync_with(endpoint, root, within=30)
+    assert service_status(outcome).ready
+
+    write_seed(root, "v2-slow")  # its tasks take ten times as long to start
+    outcome, aws = await sync_with(endpoint, root, within=3, revision="v2")
+    dump = ecs(endpoint).describe_services(cluster="mesh-cluster", services=["myapp"])
+    assert outcome.timed_out, (service_status(outcome).message, dump["services"][0]["deployments"])
+    assert _calls(aws, "UpdateService") == 1
+    assert service_status(outcome).health_status == "Progressing"
+    client = ecs(endpoint)
+    live = client.describe_services(cluster="mesh-cluster", services=["myapp"])["services"][0]
+    client.untag_resource(resourceArn=live["serviceArn"], tagKeys=[DEPLOYING_TAG])
+
+    outcome, aws = await sync_with(endpoint, root, within=30, revision="v2")
+    status = service_status(outcome)
+    assert (status.sync_status, status.health_status) == ("Synced", "Healthy"), status.message
+    assert _calls(aws, "UpdateService") == 0
+    assert _calls(aws, "RegisterTaskDefinition") == 0

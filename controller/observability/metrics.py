@@ -52,6 +52,7 @@ NOTIFY_RESULTS = ("success", "error", "refused", "dropped")
 OTHER = "other"
 
 KNOWN_AWS_OPERATIONS: tuple[tuple[str, str], ...] = (
+    ("ecs", "ContinueServiceDeployment"),
     ("ecs", "CreateCluster"),
     ("ecs", "CreateService"),
     ("ecs", "CreateTaskSet"),
@@ -59,6 +60,7 @@ KNOWN_AWS_OPERATIONS: tuple[tuple[str, str], ...] = (
     ("ecs", "DeleteTaskSet"),
     ("ecs", "DeregisterTaskDefinition"),
     ("ecs", "DescribeClusters"),
+    ("ecs", "DescribeServiceDeployments"),
     ("ecs", "DescribeServices"),
     ("ecs", "DescribeTaskDefinition"),
     ("ecs", "DescribeTaskSets"),
@@ -69,6 +71,7 @@ KNOWN_AWS_OPERATIONS: tuple[tuple[str, str], ...] = (
     ("ecs", "ListTasks"),
     ("ecs", "PutClusterCapacityProviders"),
     ("ecs", "RegisterTaskDefinition"),
+    ("ecs", "StopServiceDeployment"),
     ("ecs", "TagResource"),
     ("ecs", "UntagResource"),
     ("ecs", "UpdateCluster"),

@@ -26,7 +26,15 @@ PREFIX = "ecs_gitops_"
 KINDS = ("EcsCluster", "EcsService", "EcsTask")
 RECONCILE_RESULTS = ("success", "requeue", "error", "stalled")
 """success: done; requeue: waiting on ECS; error: retried with backoff; stalled: terminal."""
-STRATEGIES = ("rolling", "blueGreen", "canary")
+STRATEGIES = (
+    "rolling",
+    "blueGreen",
+    "canary",
+    "ecsRolling",
+    "ecsBlueGreen",
+    "ecsLinear",
+    "ecsCanary",
+)
 ROLLOUT_RESULTS = ("succeeded", "rolled_back", "failed", "aborted")
 AWS_OUTCOMES = ("success", "error", "throttled")
 SOURCE_KINDS = ("git", "directory", "s3")
@@ -44,6 +52,7 @@ NOTIFY_RESULTS = ("success", "error", "refused", "dropped")
 OTHER = "other"
 
 KNOWN_AWS_OPERATIONS: tuple[tuple[str, str], ...] = (
+    ("ecs", "ContinueServiceDeployment"),
     ("ecs", "CreateCluster"),
     ("ecs", "CreateService"),
     ("ecs", "CreateTaskSet"),
@@ -51,6 +60,7 @@ KNOWN_AWS_OPERATIONS: tuple[tuple[str, str], ...] = (
     ("ecs", "DeleteTaskSet"),
     ("ecs", "DeregisterTaskDefinition"),
     ("ecs", "DescribeClusters"),
+    ("ecs", "DescribeServiceDeployments"),
     ("ecs", "DescribeServices"),
     ("ecs", "DescribeTaskDefinition"),
     ("ecs", "DescribeTaskSets"),
@@ -61,6 +71,7 @@ KNOWN_AWS_OPERATIONS: tuple[tuple[str, str], ...] = (
     ("ecs", "ListTasks"),
     ("ecs", "PutClusterCapacityProviders"),
     ("ecs", "RegisterTaskDefinition"),
+    ("ecs", "StopServiceDeployment"),
     ("ecs", "TagResource"),
     ("ecs", "UntagResource"),
     ("ecs", "UpdateCluster"),

@@ -3,7 +3,10 @@
 A service's document has three parts, each normalized the way ECS fills things in so
 a service applied by us compares equal: the service's own fields, the fields of its
 PRIMARY task set (launch type, network, load balancers), and the task definition that
-set runs; plus autoscaling when the spec has it. Read-only: no mutating call is made.
+set runs; plus autoscaling when the spec has it. A service ECS deploys (type ECS) has no
+task set: its service part holds everything, deployment-level fields read on the PRIMARY
+deployment, and its task definition is the PRIMARY deployment's. Read-only: no mutating
+call is made.
 """
 
 from __future__ import annotations
@@ -11,7 +14,9 @@ from __future__ import annotations
 from typing import Any
 
 from controller.api import EcsCluster, EcsService, Resource, resource_key
+from controller.api.service import ECS_ONLY_FIELDS
 from controller.aws.autoscaling import resource_id
+from controller.aws.models import LiveService
 from controller.reconcile.autoscaling import comparable, desired_policies, live_config
 from controller.reconcile.context import Context, cluster_name
 from controller.reconcile.diff import render_diff
@@ -19,6 +24,7 @@ from controller.reconcile.normalize import (
     canonical_task_definition,
     canonical_task_set_fields,
     compare_cluster,
+    compare_ecs_service,
     compare_service,
     compare_task_set,
 )
@@ -71,11 +77,20 @@ async def service_docs(
     if live_svc is None:
         from controller.reconcile.normalize import canonical_service_fields
 
+        on_service = spec.controller == "ECS"  # ECS: no task sets, the service holds all
         desired["service"] = canonical_service_fields(
-            spec, include_task_set_fields=False, include_desired_count=True
+            spec, include_task_set_fields=on_service, include_desired_count=True
         )
-        desired["taskSet"] = canonical_task_set_fields(spec)
+        if on_service:
+            api = spec.to_api()
+            desired["service"].update(
+                {k: api[k] for k in ECS_ONLY_FIELDS if api.get(k) not in (None, [], {})}
+            )
+        else:
+            desired["taskSet"] = canonical_task_set_fields(spec)
         return None, desired
+    if spec.controller == "ECS":
+        return await _ecs_service_docs(svc, ctx, live_svc, desired)
     have_service, want_service = compare_service(spec, live_svc)
     desired["service"] = want_service
     live: dict[str, Any] = {"service": have_service}
@@ -111,3 +126,28 @@ async def _live_scaling(
             p.policy_name: {"type": p.policy_type, **comparable(live_config(p))} for p in policies
         },
     }
+
+
+async def _ecs_service_docs(
+    svc: EcsService, ctx: Context, live_svc: LiveService, desired: dict[str, Any]
+) -> tuple[dict[str, Any] | None, dict[str, Any]]:
+    """A service ECS deploys: its fields as compare_ecs_service reads them (the
+    deployment-level ones on the PRIMARY deployment), and the PRIMARY's task definition."""
+    spec = svc.spec
+    ecs = ctx.ecs(ctx.region_of(spec.region))
+    have, want = compare_ecs_service(spec, live_svc)
+    desired["service"] = want
+    live: dict[str, Any] = {"service": have}
+    primary = live_svc.primary_deployment
+    if primary is not None and primary.task_definition:
+        td = await ecs.describe_task_definition(primary.task_definition)
+        if td is not None:
+            live["taskDefinition"] = canonical_task_definition(td.input)
+    others = [d.id for d in live_svc.deployments if primary is None or d.id != primary.id]
+    if others:
+        live["otherDeployments"] = sorted(others)
+    if spec.auto_scaling is not None:
+        live["autoScaling"] = await _live_scaling(
+            ctx, ctx.region_of(spec.region), cluster_name(spec.cluster), svc.metadata.name
+        )
+    return live, desired

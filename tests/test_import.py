@@ -84,3 +84,143 @@ async def test_a_revision_registered_by_someone_else_is_found_by_its_content(
 
 def read_json(path: Path) -> Any:
     return json.loads(path.read_text())
+
+
+NETWORK = {"awsvpcConfiguration": {"subnets": ["subnet-aaa"], "securityGroups": ["sg-xxx"]}}
+
+
+def external_service(endpoint: str, cluster: str, name: str, task_definition: str) -> None:
+    """An EXTERNAL service with one task set made PRIMARY, as a team's own deploy tool
+    (or the console and CLI) leaves it."""
+    ecs = client(endpoint)
+    ecs.create_service(
+        cluster=cluster,
+        serviceName=name,
+        desiredCount=2,
+        deploymentController={"type": "EXTERNAL"},
+        tags=[{"key": "team", "value": "payments"}],
+    )
+    task_set = ecs.create_task_set(
+        cluster=cluster,
+        service=name,
+        taskDefinition=task_definition,
+        launchType="FARGATE",
+        networkConfiguration=NETWORK,
+        scale={"value": 100.0, "unit": "PERCENT"},
+        externalId=f"their-deployer-{name}",
+    )["taskSet"]
+    ecs.update_service_primary_task_set(
+        cluster=cluster, service=name, primaryTaskSet=task_set["taskSetArn"]
+    )
+
+
+def autoscale(endpoint: str, cluster: str, name: str, *, step: bool = False) -> None:
+    scaling = client(endpoint, "application-autoscaling")
+    rid = f"service/{cluster}/{name}"
+    dimension = "ecs:service:DesiredCount"
+    scaling.register_scalable_target(
+        ServiceNamespace="ecs",
+        ResourceId=rid,
+        ScalableDimension=dimension,
+        MinCapacity=2,
+        MaxCapacity=6,
+    )
+    scaling.put_scaling_policy(
+        PolicyName="cpu60",
+        ServiceNamespace="ecs",
+        ResourceId=rid,
+        ScalableDimension=dimension,
+        PolicyType="TargetTrackingScaling",
+        TargetTrackingScalingPolicyConfiguration={
+            "TargetValue": 60.0,
+            "PredefinedMetricSpecification": {
+                "PredefinedMetricType": "ECSServiceAverageCPUUtilization"
+            },
+            "ScaleInCooldown": 120,
+        },
+    )
+    if step:
+        scaling.put_scaling_policy(
+            PolicyName="queue-depth",
+            ServiceNamespace="ecs",
+            ResourceId=rid,
+            ScalableDimension=dimension,
+            PolicyType="StepScaling",
+            StepScalingPolicyConfiguration={
+                "AdjustmentType": "ChangeInCapacity",
+                "StepAdjustments": [{"MetricIntervalLowerBound": 0.0, "ScalingAdjustment": 1}],
+                "Cooldown": 60,
+            },
+        )
+
+
+def mutating(aws: AwsClients) -> dict[str, int]:
+    return aws.stats.by_operation(mutating=True)
+
+
+def import_cluster(endpoint: str, out: Path, *extra: str) -> Any:
+    from tests.conftest import run_cli
+
+    return run_cli(
+        "import",
+        "--endpoint-url",
+        endpoint,
+        "--region",
+        REGION,
+        "--cluster",
+        "team",
+        "--out",
+        str(out),
+        *extra,
+    )
+
+
+async def test_import_then_diff_is_empty_and_sync_only_tags(emulated: Any, tmp_path: Path) -> None:
+    from tests.conftest import run_cli
+    from tests.emulated_ecs import sync_with
+
+    endpoint = emulated.endpoint_url
+    ecs = client(endpoint)
+    ecs.create_cluster(
+        clusterName="team", settings=[{"name": "containerInsights", "value": "enabled"}]
+    )
+    api = ecs.register_task_definition(
+        **CONSOLE_TASK_DEFINITION, tags=[{"key": "team", "value": "payments"}]
+    )
+    arn = api["taskDefinition"]["taskDefinitionArn"]
+    for i in range(4):
+        external_service(endpoint, "team", f"api-{i}", arn)
+    autoscale(endpoint, "team", "api-1")
+    autoscale(endpoint, "team", "api-2", step=True)
+    out = tmp_path / "imported"
+
+    done = import_cluster(endpoint, out)
+    assert done.returncode == 0, done.stderr
+    assert sorted(p.name for p in (out / "services").iterdir()) == [
+        f"api-{i}.yaml" for i in range(4)
+    ]
+    td = read_json(out / "task-definitions" / "api.json")
+    assert not {"taskDefinitionArn", "revision", "status", "compatibilities", "registeredAt"} & set(
+        td
+    )
+    assert td["tags"] == [{"key": "team", "value": "payments"}]
+    assert run_cli("validate", str(out)).returncode == 0
+    diff = run_cli("diff", "--source", str(out), "--endpoint-url", endpoint, "--region", REGION)
+    assert diff.returncode == 0, diff.stdout + diff.stderr
+
+    outcome, aws = await sync_with(endpoint, out)
+    assert outcome.ok, {str(k): s.message for k, s in outcome.statuses.items()}
+    assert set(mutating(aws)) == {"ecs:TagResource"}, mutating(aws)
+    services = ecs.describe_services(
+        cluster="team", services=[f"api-{i}" for i in range(4)], include=["TAGS"]
+    )
+    for service in services["services"]:
+        tags = {t["key"]: t["value"] for t in service["tags"]}
+        assert tags["ecs-gitops.dev/managed-by"] == "ecs-gitops"
+        assert tags["team"] == "payments"
+        assert [ts["externalId"] for ts in service["taskSets"]] == [
+            f"their-deployer-{service['serviceName']}"
+        ]
+    assert len(ecs.list_task_definitions(familyPrefix="api")["taskDefinitionArns"]) == 1
+    again = run_cli("diff", "--source", str(out), "--endpoint-url", endpoint, "--region", REGION)
+    assert again.returncode == 0, again.stdout

@@ -144,6 +144,9 @@ TaskDefinitionField = Annotated[
 class ServiceSyncPolicy(SyncPolicy):
     """What the controller may do without being asked; a service may also roll on secret rotation."""
 
+    adopt: bool = False
+    """Take over a live service that has no managed-by tag (tag it, then manage it)."""
+
     rollout_on_secret_rotation: bool = True
     """Roll the service out when a secret it references gets a new version (tasks read secrets only at start)."""
 
@@ -163,6 +166,10 @@ class _Memo(dict[str, tuple[int, Any]]):
         return not isinstance(other, _Memo)
 
     __hash__ = None
+
+
+class DeploymentController(Model):
+    type: Literal["EXTERNAL", "ECS"] = "EXTERNAL"
 
 
 class EcsServiceSpec(Model):
@@ -185,6 +192,7 @@ class EcsServiceSpec(Model):
     service_connect_configuration: ServiceConnectConfiguration | None = None
     """ECS Service Connect, set on the service (task sets take no Service Connect settings)."""
     tags: Tags = Field(default_factory=dict)
+    deployment_controller: DeploymentController = Field(default_factory=DeploymentController)
     deployment: Deployment = Field(default_factory=Deployment)
     auto_scaling: AutoScaling | None = None
     sync_policy: ServiceSyncPolicy = Field(default_factory=ServiceSyncPolicy)

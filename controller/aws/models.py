@@ -69,6 +69,18 @@ class LiveTaskSet(LiveModel):
         return self.scale.value if self.scale else 0.0
 
 
+class LiveDeployment(LiveModel):
+    """One of an ECS-controller service's deployments, as DescribeServices shows it."""
+
+    id: str
+    status: str
+    """PRIMARY, ACTIVE or INACTIVE."""
+    task_definition: str | None = None
+    rollout_state: str | None = None
+    service_connect_configuration: dict[str, Any] | None = None
+    vpc_lattice_configurations: list[dict[str, Any]] = Field(default_factory=list)
+
+
 def _controller_type(value: Any) -> Any:
     return value.get("type", "ECS") if isinstance(value, dict) else value
 
@@ -98,6 +110,7 @@ class LiveService(LiveModel):
     propagate_tags: str | None = None
     tags: Tags = Field(default_factory=dict)
     task_sets: list[LiveTaskSet] = Field(default_factory=list)
+    deployments: list[LiveDeployment] = Field(default_factory=list)
     created_at: datetime | None = None
 
     @property

@@ -2,7 +2,9 @@
 
 Order of steps within one reconcile, each skipped when live already matches:
   1. the service is missing      -> create it (EXTERNAL controller, managed-by tag)
-  2. it is not ours              -> Conflict (terminal: never touched)
+  2. it is not ours              -> Conflict (terminal: never touched), unless its file
+                                    says syncPolicy.adopt: then adopt.py tags it; a live
+                                    controller other than the file's is switched there
      another live writer holds   -> left alone, WriterConflict, looked at again when its
      its rollout                    claim would lapse (rollout/claim.py)
   3. in-place fields differ      -> one UpdateService (desiredCount, grace period, ...)
@@ -25,7 +27,7 @@ from controller.api.status import ResourceStatus, RolloutStatus, TaskCounts
 from controller.aws.models import LiveService
 from controller.aws.signals import Signals
 from controller.errors import AwsNotFound, Conflict, NotReady
-from controller.reconcile import hooks
+from controller.reconcile import adopt, hooks
 from controller.reconcile.autoscaling import reconcile_autoscaling
 from controller.reconcile.context import Context, cluster_name
 from controller.reconcile.normalize import compare_service
@@ -173,6 +175,11 @@ async def reconcile_service(svc: EcsService, ctx: Context) -> Result:
         status.health_status = "Progressing"
         status.message = "created the service"
         return _finish(status, requeue_after=0, changed=True)
+    taken = await adopt.take_over(
+        svc, live, ctx, ecs, desired_tags(svc, ctx.instance, ctx.source_id)
+    )
+    if taken is not None:
+        return _from_takeover(status, taken, live, spec.deployment.strategy)
     ensure_ours(live, ctx.instance, f"service {name} in cluster {cluster}")
     status.counts = TaskCounts(
         desired=live.desired_count, running=live.running_count, pending=live.pending_count
@@ -205,7 +212,9 @@ async def reconcile_service(svc: EcsService, ctx: Context) -> Result:
         status.message = status.message.replace("would update", "updated")
         return _finish(status, requeue_after=0, changed=True)
 
-    want = await desired_task_set(ctx, region, spec, live)
+    want = await adopt.adopt_task_set(
+        ecs, svc, live, await desired_task_set(ctx, region, spec, live)
+    )
     signals = Signals(ctx.aws, region)
     hook_tasks = hooks.tasks_for(svc, ctx)
     pre = await hooks.reconcile_pre_sync(ctx, svc, hook_tasks, live, want)
@@ -246,6 +255,26 @@ async def reconcile_service(svc: EcsService, ctx: Context) -> Result:
     status.health_status = "Healthy" if steady else "Progressing"
     status.message = "" if steady else "waiting for the service's tasks to be steady"
     return _finish(status, requeue_after=None if steady else 5)
+
+
+def _from_takeover(
+    status: ResourceStatus, taken: adopt.Takeover, live: LiveService, strategy: str
+) -> Result:
+    """Adopted or switched in this call (look again at once), or a switch ECS forbids
+    (Stalled: nothing changed, the message says the rule and the fix)."""
+    primary = live.primary_task_set
+    status.sync_status = "OutOfSync"
+    serving = live.running_count >= live.desired_count
+    status.health_status = "Healthy" if serving and not taken.changed else "Progressing"
+    status.message = taken.message
+    status.rollout = RolloutStatus(
+        strategy=strategy, phase=taken.phase, primary_task_set=primary.id if primary else None
+    )
+    if taken.stalled_reason is None:
+        return _finish(status, taken.requeue_after, taken.changed)
+    status.last_error = taken.message
+    status.conditions = conditions_for(status, stalled_reason=taken.stalled_reason)
+    return Result(status, taken.requeue_after, taken.changed)
 
 
 def _from_step(status: ResourceStatus, step: Step) -> Result:

@@ -46,3 +46,29 @@ def test_every_example_directory_validates_on_its_own() -> None:
         result = load_tree(DirectoryTree(directory))
         assert result.errors == [], directory
         assert result.loaded, directory
+
+
+def test_service_connect_example_is_the_seeds_on_ecs_own_controller() -> None:
+    """The seed's serviceConnectConfiguration, verbatim, on a service ECS deploys itself
+    (ECS refuses Service Connect on an EXTERNAL service)."""
+    result = load_tree(DirectoryTree(REPO / "examples" / "service-connect"))
+    assert result.diagnostics == []
+    (service,) = [r for r in result.resources if isinstance(r, EcsService)]
+    assert service.spec.controller == "ECS"
+    connect = service.spec.service_connect_configuration
+    assert connect is not None
+    assert connect.to_api() == {
+        "enabled": True,
+        "namespace": "myapp",
+        "services": [
+            {
+                "portName": "web",
+                "discoveryName": "web",
+                "clientAliases": [{"port": 8000, "dnsName": "web"}],
+            }
+        ],
+    }
+    # the seed's task definition, its port named for Service Connect's portName
+    seed = json.loads(SEED_TASK_DEFINITION.read_text())
+    seed["containerDefinitions"][0]["portMappings"][0]["name"] = "web"
+    assert service.spec.task_definition_input.to_api() == seed

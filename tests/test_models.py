@@ -240,6 +240,10 @@ SHAPES = [
     ("ClusterSetting", ecs_shapes.ClusterSetting),
     ("ClusterConfiguration", ecs_shapes.ClusterConfiguration),
     ("ClusterServiceConnectDefaultsRequest", ecs_shapes.ClusterServiceConnectDefaults),
+    ("ServiceConnectConfiguration", ecs_shapes.ServiceConnectConfiguration),
+    ("DeploymentConfiguration", ecs_shapes.DeploymentConfiguration),
+    ("VpcLatticeConfiguration", ecs_shapes.VpcLatticeConfiguration),
+    ("ServiceVolumeConfiguration", ecs_shapes.ServiceVolumeConfiguration),
 ]
 
 

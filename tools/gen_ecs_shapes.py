@@ -35,6 +35,10 @@ ROOTS = {
     "ClusterServiceConnectDefaultsRequest": "ClusterServiceConnectDefaults",
     "DeploymentCircuitBreaker": "DeploymentCircuitBreaker",
     "ServiceConnectConfiguration": "ServiceConnectConfiguration",
+    # what ECS's own deployment controller takes (spec.deploymentController type ECS)
+    "DeploymentConfiguration": "DeploymentConfiguration",
+    "VpcLatticeConfiguration": "VpcLatticeConfiguration",
+    "ServiceVolumeConfiguration": "ServiceVolumeConfiguration",
 }
 
 # Task-level cpu and memory are strings in the API ("512", "1 vCPU", "2 GB"), but
@@ -77,6 +81,8 @@ class Generator:
 
     def type_of(self, shape: Any) -> str:
         kind = shape.type_name
+        if getattr(shape, "is_document_type", False):  # free-form JSON (a hook's details)
+            return "JsonValue"
         if kind == "structure":
             self.emit(shape)
             return self.class_name(shape)
@@ -134,7 +140,7 @@ from __future__ import annotations
 
 from typing import Literal
 
-from pydantic import Field
+from pydantic import Field, JsonValue
 
 from controller.api.base import Model
 

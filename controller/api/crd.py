@@ -2,7 +2,8 @@
 
 Pydantic's JSON Schema becomes a Kubernetes structural schema: $refs are inlined,
 Optional[X] becomes X, string-or-integer becomes x-kubernetes-int-or-string, a
-path-or-mapping union keeps its fields open (x-kubernetes-preserve-unknown-fields),
+path-or-mapping union and free-form JSON keep their fields open
+(x-kubernetes-preserve-unknown-fields),
 and JSON Schema 2020 keywords are turned into their OpenAPI v3.0 forms.
 """
 
@@ -60,6 +61,15 @@ def _structural(node: Any) -> Any:
                     node["x-kubernetes-preserve-unknown-fields"] = True
                     kinds = " or ".join(sorted(str(t) for t in types))
                     node.setdefault("description", f"One of: {kinds}.")
+    if not node.keys() & {
+        "type",
+        "enum",
+        "const",
+        "properties",
+        "items",
+        "x-kubernetes-int-or-string",
+    }:
+        node["x-kubernetes-preserve-unknown-fields"] = True  # free-form JSON (JsonValue)
     if "const" in node:
         node["enum"] = [node.pop("const")]
     if "exclusiveMinimum" in node and not isinstance(node["exclusiveMinimum"], bool):

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from typing import Literal
 
-from pydantic import Field
+from pydantic import Field, JsonValue
 
 from controller.api.base import Model
 
@@ -462,3 +462,90 @@ class ServiceConnectConfiguration(EcsShape):
     log_configuration: LogConfiguration | None = None
     access_log_configuration: ServiceConnectAccessLogConfiguration | None = None
     container_configurations: list[ServiceConnectContainerConfiguration] | None = None
+
+
+class DeploymentAlarms(EcsShape):
+    alarm_names: list[str]
+    rollback: bool
+    enable: bool
+
+
+class DeploymentLifecycleHookTimeoutConfiguration(EcsShape):
+    timeout_in_minutes: int | None = None
+    action: Literal["ROLLBACK", "CONTINUE"] | None = None
+
+
+class DeploymentLifecycleHook(EcsShape):
+    target_type: Literal["AWS_LAMBDA", "PAUSE"] | None = None
+    hook_target_arn: str | None = None
+    role_arn: str | None = None
+    lifecycle_stages: list[Literal["RECONCILE_SERVICE", "PRE_SCALE_UP", "POST_SCALE_UP", "TEST_TRAFFIC_SHIFT", "POST_TEST_TRAFFIC_SHIFT", "PRE_PRODUCTION_TRAFFIC_SHIFT", "PRODUCTION_TRAFFIC_SHIFT", "POST_PRODUCTION_TRAFFIC_SHIFT"]] | None = None
+    hook_details: JsonValue | None = None
+    timeout_configuration: DeploymentLifecycleHookTimeoutConfiguration | None = None
+
+
+class LinearConfiguration(EcsShape):
+    step_percent: float | None = None
+    step_bake_time_in_minutes: int | None = None
+
+
+class CanaryConfiguration(EcsShape):
+    canary_percent: float | None = None
+    canary_bake_time_in_minutes: int | None = None
+
+
+class DeploymentEarlySuccessCriteria(EcsShape):
+    enable: bool
+    healthy_percent: int | None = None
+    source_service_revision_cleanup: Literal["BLOCKING", "DEFERRED"] | None = None
+
+
+class DeploymentConfiguration(EcsShape):
+    deployment_circuit_breaker: DeploymentCircuitBreaker | None = None
+    maximum_percent: int | None = None
+    minimum_healthy_percent: int | None = None
+    alarms: DeploymentAlarms | None = None
+    strategy: Literal["ROLLING", "BLUE_GREEN", "LINEAR", "CANARY"] | None = None
+    bake_time_in_minutes: int | None = None
+    lifecycle_hooks: list[DeploymentLifecycleHook] | None = None
+    linear_configuration: LinearConfiguration | None = None
+    canary_configuration: CanaryConfiguration | None = None
+    early_success_criteria: DeploymentEarlySuccessCriteria | None = None
+
+
+class VpcLatticeAdvancedConfiguration(EcsShape):
+    alternate_target_group_arn: str | None = None
+    production_listener_rule: str | None = None
+    test_listener_rule: str | None = None
+
+
+class VpcLatticeConfiguration(EcsShape):
+    role_arn: str
+    target_group_arn: str
+    port_name: str
+    advanced_configuration: VpcLatticeAdvancedConfiguration | None = None
+
+
+class EBSTagSpecification(EcsShape):
+    resource_type: Literal["volume"]
+    tags: list[Tag] | None = None
+    propagate_tags: Literal["TASK_DEFINITION", "SERVICE", "NONE"] | None = None
+
+
+class ServiceManagedEBSVolumeConfiguration(EcsShape):
+    encrypted: bool | None = None
+    kms_key_id: str | None = None
+    volume_type: str | None = None
+    size_in_gi_b: int | None = None
+    snapshot_id: str | None = None
+    volume_initialization_rate: int | None = None
+    iops: int | None = None
+    throughput: int | None = None
+    tag_specifications: list[EBSTagSpecification] | None = None
+    role_arn: str
+    filesystem_type: Literal["ext3", "ext4", "xfs", "ntfs"] | None = None
+
+
+class ServiceVolumeConfiguration(EcsShape):
+    name: str
+    managed_ebs_volume: ServiceManagedEBSVolumeConfiguration | None = Field(default=None, alias="managedEBSVolume")

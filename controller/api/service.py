@@ -5,6 +5,12 @@ capacityProviderStrategy, placementConstraints, ...) so `describe-services` outp
 pasted; deployment, autoScaling and syncPolicy are ours. `taskDefinition` is a path
 (resolved by the loader) or an inline register-task-definition mapping; after loading
 it is always the mapping.
+
+Two deployment controllers share the format (deploymentController.type): EXTERNAL, the
+default, rolls out through task sets with our `deployment:` strategies; ECS lets ECS
+run the rollout from `deploymentConfiguration` and takes the fields ECS accepts only
+there (ECS_ONLY_FIELDS). Which field goes with which controller is checked by the
+loader (loader/checks/controller.py), not here, so the error is located and says the fix.
 """
 
 from __future__ import annotations
@@ -26,13 +32,16 @@ from controller.api.common import (
 )
 from controller.api.ecs_shapes import (
     CapacityProviderStrategyItem,
+    DeploymentConfiguration,
     LoadBalancer,
     NetworkConfiguration,
     PlacementConstraint,
     PlacementStrategy,
     ServiceConnectConfiguration,
     ServiceRegistry,
+    ServiceVolumeConfiguration,
     TaskDefinitionInput,
+    VpcLatticeConfiguration,
 )
 
 Seconds = Annotated[int, Field(ge=0, le=86_400)]
@@ -149,6 +158,30 @@ class ServiceSyncPolicy(SyncPolicy):
 
     rollout_on_secret_rotation: bool = True
     """Roll the service out when a secret it references gets a new version (tasks read secrets only at start)."""
+    adopt: bool = False
+    """Take over a live service that exists without our managed-by tag (tag it, then manage
+    it); off, such a service is left untouched and reported as a conflict."""
+
+
+ControllerType = Literal["EXTERNAL", "ECS"]
+
+
+class DeploymentController(Model):
+    """ECS's DeploymentController: who runs a rollout. CODE_DEPLOY is not offered: its
+    deployments are CodeDeploy's to start, not a reconciler's."""
+
+    type: ControllerType = "EXTERNAL"
+
+
+ECS_ONLY_FIELDS = (
+    "deploymentConfiguration",
+    "serviceConnectConfiguration",
+    "vpcLatticeConfigurations",
+    "volumeConfigurations",
+    "availabilityZoneRebalancing",
+)
+"""The spec fields (API names) that only ECS's own deployment controller takes: ECS
+refuses them on an EXTERNAL service, whose task sets carry no such settings."""
 
 
 T = TypeVar("T")
@@ -189,11 +222,19 @@ class EcsServiceSpec(Model):
     enable_execute_command: bool = False
     enable_ecs_managed_tags: bool = Field(default=False, alias="enableECSManagedTags")
     propagate_tags: Literal["TASK_DEFINITION", "SERVICE", "NONE"] | None = None
+    deployment_controller: DeploymentController = Field(default_factory=DeploymentController)
+    deployment_configuration: DeploymentConfiguration | None = None
+    """ECS's own rollout settings, verbatim (type ECS only): strategy, percents, circuit
+    breaker, alarms, bake time, linear / canary steps, lifecycle hooks."""
     service_connect_configuration: ServiceConnectConfiguration | None = None
-    """ECS Service Connect, set on the service (task sets take no Service Connect settings)."""
+    """ECS Service Connect (type ECS only: ECS refuses it on an EXTERNAL service)."""
+    vpc_lattice_configurations: list[VpcLatticeConfiguration] = Field(default_factory=list)
+    volume_configurations: list[ServiceVolumeConfiguration] = Field(default_factory=list)
+    availability_zone_rebalancing: Literal["ENABLED", "DISABLED"] | None = None
     tags: Tags = Field(default_factory=dict)
     deployment_controller: DeploymentController = Field(default_factory=DeploymentController)
     deployment: Deployment = Field(default_factory=Deployment)
+    """Our own strategies over task sets (type EXTERNAL only)."""
     auto_scaling: AutoScaling | None = None
     sync_policy: ServiceSyncPolicy = Field(default_factory=ServiceSyncPolicy)
     hooks: Hooks = Field(default_factory=Hooks)
@@ -215,6 +256,10 @@ class EcsServiceSpec(Model):
         value = make()
         self._memo[name] = (id(self), value)
         return value
+
+    @property
+    def controller(self) -> ControllerType:
+        return self.deployment_controller.type
 
     @property
     def task_definition_input(self) -> TaskDefinitionInput:

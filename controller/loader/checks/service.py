@@ -2,14 +2,16 @@
 
 check_service first checks placement and the task definition (placement.py,
 task_definition.py); then each load balancer or service registry must target a container
-and port the task definition maps, and the deployment and autoscaling settings must be
-ones ECS and Application Auto Scaling accept.
+and port the task definition maps, each field must be one the service's deployment
+controller takes (deployment_controller.py), and the deployment and autoscaling settings
+must be ones ECS and Application Auto Scaling accept.
 """
 
 from __future__ import annotations
 
 from controller.api import EcsService, TaskDefinitionInput
 from controller.api.ecs_shapes import ContainerDefinition, LoadBalancer
+from controller.loader.checks.deployment_controller import check_deployment_controller
 from controller.loader.checks.findings import DocPath, Finding
 from controller.loader.checks.placement import check_placement
 from controller.loader.checks.task_definition import check_task_definition
@@ -115,7 +117,9 @@ def check_service(svc: EcsService, td: TaskDefinitionInput) -> list[Finding]:
             out += _check_target(
                 at, "service registry", reg.container_name, reg.container_port, containers
             )
-    out += _check_deployment(svc)
+    out += check_deployment_controller(svc, td)
+    if svc.spec.controller == "EXTERNAL":  # on type ECS, `deployment:` is itself the error
+        out += _check_deployment(svc)
     out += _check_autoscaling(svc)
     return out
 

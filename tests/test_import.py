@@ -224,3 +224,97 @@ async def test_import_then_diff_is_empty_and_sync_only_tags(emulated: Any, tmp_p
     assert len(ecs.list_task_definitions(familyPrefix="api")["taskDefinitionArns"]) == 1
     again = run_cli("diff", "--source", str(out), "--endpoint-url", endpoint, "--region", REGION)
     assert again.returncode == 0, again.stdout
+
+
+def service_file(root: Path, name: str, *, adopt: bool, controller: str = "EXTERNAL") -> Path:
+    """The file `import` would write for external_service(name), with syncPolicy.adopt as
+    given and the deployment controller the file asks for."""
+    root.mkdir(parents=True, exist_ok=True)
+    (root / "api.json").write_text(json.dumps(CONSOLE_TASK_DEFINITION))
+    (root / f"{name}.yaml").write_text(
+        f"""\
+apiVersion: ecs-gitops.dev/v1alpha1
+kind: EcsService
+metadata: {{name: {name}}}
+spec:
+  cluster: team
+  desiredCount: 2
+  taskDefinition: api.json
+  launchType: FARGATE
+  networkConfiguration: {json.dumps(NETWORK)}
+  tags: {{team: payments}}
+  deploymentController: {{type: {controller}}}
+  syncPolicy: {{adopt: {str(adopt).lower()}}}
+"""
+    )
+    return root
+
+
+async def test_a_service_not_ours_is_left_alone_unless_its_file_says_adopt(
+    emulated: Any, tmp_path: Path
+) -> None:
+    from tests.emulated_ecs import sync_with
+
+    endpoint = emulated.endpoint_url
+    ecs = client(endpoint)
+    ecs.create_cluster(clusterName="team")
+    arn = ecs.register_task_definition(**CONSOLE_TASK_DEFINITION)["taskDefinition"][
+        "taskDefinitionArn"
+    ]
+    external_service(endpoint, "team", "api", arn)
+
+    outcome, aws = await sync_with(
+        endpoint, service_file(tmp_path / "off", "api", adopt=False), within=5
+    )
+    status = next(iter(outcome.statuses.values()))
+    assert "syncPolicy: {adopt: true}" in (status.last_error or status.message)
+    assert mutating(aws) == {}
+
+    outcome, aws = await sync_with(endpoint, service_file(tmp_path / "on", "api", adopt=True))
+    status = next(iter(outcome.statuses.values()))
+    assert outcome.ok, status.message
+    assert set(mutating(aws)) == {"ecs:TagResource"}
+    service = ecs.describe_services(cluster="team", services=["api"], include=["TAGS"])["services"][
+        0
+    ]
+    assert {t["key"]: t["value"] for t in service["tags"]}[
+        "ecs-gitops.dev/managed-by"
+    ] == "ecs-gitops"
+
+
+async def test_a_switch_ecs_forbids_is_stalled_with_the_rule_and_the_fix(
+    emulated: Any, tmp_path: Path
+) -> None:
+    """EXTERNAL -> ECS with two task sets (a rollout in progress): ECS refuses it, so
+    nothing is called and the status names the rule and what to do."""
+    from tests.emulated_ecs import sync_with
+
+    endpoint = emulated.endpoint_url
+    ecs = client(endpoint)
+    ecs.create_cluster(clusterName="team")
+    arn = ecs.register_task_definition(**CONSOLE_TASK_DEFINITION)["taskDefinition"][
+        "taskDefinitionArn"
+    ]
+    external_service(endpoint, "team", "api", arn)
+    ecs.create_task_set(
+        cluster="team",
+        service="api",
+        taskDefinition=arn,
+        launchType="FARGATE",
+        networkConfiguration=NETWORK,
+        scale={"value": 50.0, "unit": "PERCENT"},
+    )
+    root = service_file(tmp_path / "src", "api", adopt=True, controller="ECS")
+    await sync_with(endpoint, root, within=3)  # adopts it (tags only)
+
+    outcome, aws = await sync_with(endpoint, root, within=3)
+    status = next(iter(outcome.statuses.values()))
+    assert status.rollout is not None
+    assert status.rollout.phase == "SwitchBlocked"
+    assert "exactly one task set" in status.message
+    assert "Fix:" in status.message
+    stalled = [c for c in status.conditions if c.type == "Stalled"]
+    assert [c.reason for c in stalled] == ["SwitchBlocked"]
+    assert mutating(aws) == {}
+    service = ecs.describe_services(cluster="team", services=["api"])["services"][0]
+    assert service["deploymentController"] == {"type": "EXTERNAL"}

@@ -153,9 +153,6 @@ TaskDefinitionField = Annotated[
 class ServiceSyncPolicy(SyncPolicy):
     """What the controller may do without being asked; a service may also roll on secret rotation."""
 
-    adopt: bool = False
-    """Take over a live service that has no managed-by tag (tag it, then manage it)."""
-
     rollout_on_secret_rotation: bool = True
     """Roll the service out when a secret it references gets a new version (tasks read secrets only at start)."""
     adopt: bool = False
@@ -201,10 +198,6 @@ class _Memo(dict[str, tuple[int, Any]]):
     __hash__ = None
 
 
-class DeploymentController(Model):
-    type: Literal["EXTERNAL", "ECS"] = "EXTERNAL"
-
-
 class EcsServiceSpec(Model):
     cluster: ClusterRef = "default"
     region: Region | None = None
@@ -232,7 +225,6 @@ class EcsServiceSpec(Model):
     volume_configurations: list[ServiceVolumeConfiguration] = Field(default_factory=list)
     availability_zone_rebalancing: Literal["ENABLED", "DISABLED"] | None = None
     tags: Tags = Field(default_factory=dict)
-    deployment_controller: DeploymentController = Field(default_factory=DeploymentController)
     deployment: Deployment = Field(default_factory=Deployment)
     """Our own strategies over task sets (type EXTERNAL only)."""
     auto_scaling: AutoScaling | None = None

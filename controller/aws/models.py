@@ -79,6 +79,7 @@ class LiveDeployment(LiveModel):
     rollout_state: str | None = None
     service_connect_configuration: dict[str, Any] | None = None
     vpc_lattice_configurations: list[dict[str, Any]] = Field(default_factory=list)
+    volume_configurations: list[dict[str, Any]] = Field(default_factory=list)
 
 
 def _controller_type(value: Any) -> Any:
@@ -111,6 +112,9 @@ class LiveService(LiveModel):
     tags: Tags = Field(default_factory=dict)
     task_sets: list[LiveTaskSet] = Field(default_factory=list)
     deployments: list[LiveDeployment] = Field(default_factory=list)
+    deployment_configuration: dict[str, Any] | None = None
+    """ECS's rollout settings as DescribeServices shows them (ECS controller)."""
+    availability_zone_rebalancing: str | None = None
     created_at: datetime | None = None
 
     @property

@@ -192,7 +192,16 @@ def ecs_controller_fields(live: LiveService) -> dict[str, Any]:
     takes, from where DescribeServices shows them."""
     if live.deployment_controller == "EXTERNAL":
         return {"deploymentController": {"type": "EXTERNAL"}}
-    return {"deploymentController": {"type": "ECS"}}
+    # ECS shows these per deployment: the PRIMARY one is what the service runs
+    primary = next((d for d in live.deployments if d.status == "PRIMARY"), None)
+    return {
+        "deploymentController": {"type": "ECS"},
+        "deploymentConfiguration": live.deployment_configuration,
+        "serviceConnectConfiguration": primary.service_connect_configuration if primary else None,
+        "vpcLatticeConfigurations": primary.vpc_lattice_configurations if primary else [],
+        "volumeConfigurations": primary.volume_configurations if primary else [],
+        "availabilityZoneRebalancing": live.availability_zone_rebalancing,
+    }
 
 
 async def _auto_scaling(

@@ -80,7 +80,7 @@ async def make_in_sync(endpoint: str, root: Path, concurrency: int = 32) -> floa
     from controller.loader import load_tree
     from controller.reconcile.cluster import reconcile_cluster
     from controller.reconcile.context import Context
-    from controller.reconcile.service import _create_params
+    from controller.reconcile.deployers.base import create_params
     from controller.reconcile.taskset import DesiredTaskSet, ensure_task_definition
     from controller.sources.directory import DirectoryTree
 
@@ -104,7 +104,7 @@ async def make_in_sync(endpoint: str, root: Path, concurrency: int = 32) -> floa
                         ensure_task_definition(ecs, want, [], ctx.instance)
                     )
                 arn, _ = await revisions[want.spec_hash]
-                await ecs.create_service(spec.cluster, name, **_create_params(svc, ctx.instance))
+                await ecs.create_service(spec.cluster, name, "EXTERNAL", **create_params(svc, ctx))
                 created = await ecs.create_task_set(
                     spec.cluster,
                     name,

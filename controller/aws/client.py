@@ -46,7 +46,7 @@ from controller.errors import AwsError, AwsNotFound, AwsRetryable, AwsTerminal, 
 log = structlog.get_logger(__name__)
 
 MUTATING = re.compile(
-    r"^(Create|Update|Delete|Register|Deregister|Put|Tag|Untag|Run|Start|Stop|Modify|Set|Submit)"
+    r"^(Create|Update|Delete|Register|Deregister|Put|Tag|Untag|Run|Start|Stop|Modify|Set|Submit|Continue)"
 )
 THROTTLE_CODES = {
     "ThrottlingException",

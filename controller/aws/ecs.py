@@ -25,6 +25,7 @@ from controller.aws.client import AwsClients
 from controller.aws.models import (
     LiveCluster,
     LiveService,
+    LiveServiceDeployment,
     LiveTask,
     LiveTaskDefinition,
     LiveTaskSet,
@@ -173,12 +174,14 @@ class Ecs:
                 return names
             params["nextToken"] = token
 
-    async def create_service(self, cluster: str, name: str, **params: Any) -> LiveService:
+    async def create_service(
+        self, cluster: str, name: str, controller: str = "EXTERNAL", **params: Any
+    ) -> LiveService:
         resp = await self._call(
             "CreateService",
             cluster=cluster,
             serviceName=name,
-            deploymentController={"type": "EXTERNAL"},
+            deploymentController={"type": controller},
             schedulingStrategy="REPLICA",
             **params,
         )
@@ -187,6 +190,20 @@ class Ecs:
     async def update_service(self, cluster: str, name: str, **params: Any) -> LiveService:
         resp = await self._call("UpdateService", cluster=cluster, service=name, **params)
         return LiveService.parse(resp["service"])
+
+    async def describe_service_deployment(self, arn: str) -> LiveServiceDeployment | None:
+        """One service deployment (ECS's own controller), or None when it is unknown."""
+        resp = await self._call("DescribeServiceDeployments", serviceDeploymentArns=[arn])
+        found = resp.get("serviceDeployments", [])
+        return LiveServiceDeployment.parse(found[0]) if found else None
+
+    async def stop_service_deployment(self, arn: str, stop_type: str = "ROLLBACK") -> None:
+        await self._call("StopServiceDeployment", serviceDeploymentArn=arn, stopType=stop_type)
+
+    async def continue_service_deployment(self, arn: str, hook_id: str) -> None:
+        await self._call(
+            "ContinueServiceDeployment", serviceDeploymentArn=arn, hookId=hook_id, action="CONTINUE"
+        )
 
     async def delete_service(self, cluster: str, name: str) -> None:
         await self._call("DeleteService", cluster=cluster, service=name, force=True)

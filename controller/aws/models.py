@@ -18,12 +18,16 @@ from controller.api.ecs_shapes import (
     CapacityProviderStrategyItem,
     ClusterConfiguration,
     ClusterSetting,
+    DeploymentConfiguration,
     LoadBalancer,
     NetworkConfiguration,
     PlacementConstraint,
     PlacementStrategy,
+    ServiceConnectConfiguration,
     ServiceRegistry,
+    ServiceVolumeConfiguration,
     TaskDefinitionInput,
+    VpcLatticeConfiguration,
 )
 
 
@@ -70,16 +74,56 @@ class LiveTaskSet(LiveModel):
 
 
 class LiveDeployment(LiveModel):
-    """One of an ECS-controller service's deployments, as DescribeServices shows it."""
+    """One entry of DescribeServices deployments[] (ECS's own controller): PRIMARY is the
+    one ECS is rolling out or has rolled out, ACTIVE ones are draining. The fields a
+    deployment carries (task definition, network, Service Connect, ...) are read here,
+    not on the service."""
 
     id: str
     status: str
-    """PRIMARY, ACTIVE or INACTIVE."""
     task_definition: str | None = None
+    desired_count: int = 0
+    pending_count: int = 0
+    running_count: int = 0
+    failed_tasks: int = 0
     rollout_state: str | None = None
-    service_connect_configuration: dict[str, Any] | None = None
-    vpc_lattice_configurations: list[dict[str, Any]] = Field(default_factory=list)
-    volume_configurations: list[dict[str, Any]] = Field(default_factory=list)
+    """IN_PROGRESS, COMPLETED or FAILED."""
+    rollout_state_reason: str | None = None
+    created_at: datetime | None = None
+    updated_at: datetime | None = None
+    launch_type: str | None = None
+    capacity_provider_strategy: list[CapacityProviderStrategyItem] = Field(default_factory=list)
+    platform_version: str | None = None
+    network_configuration: NetworkConfiguration | None = None
+    service_connect_configuration: ServiceConnectConfiguration | None = None
+    volume_configurations: list[ServiceVolumeConfiguration] = Field(default_factory=list)
+    vpc_lattice_configurations: list[VpcLatticeConfiguration] = Field(default_factory=list)
+
+
+class LiveHook(LiveModel):
+    hook_id: str
+    target_type: str | None = None
+    status: str | None = None
+    """AWAITING_ACTION (a PAUSE hook waiting for ContinueServiceDeployment), IN_PROGRESS, ..."""
+
+
+class LiveServiceDeployment(LiveModel):
+    """A service deployment (List/DescribeServiceDeployments): its status says whether and
+    why ECS stopped or rolled it back, and which lifecycle hook holds it."""
+
+    service_deployment_arn: str
+    status: str
+    """PENDING, IN_PROGRESS, SUCCESSFUL, STOPPED, STOP_REQUESTED, ROLLBACK_REQUESTED,
+    ROLLBACK_IN_PROGRESS, ROLLBACK_SUCCESSFUL or ROLLBACK_FAILED."""
+    status_reason: str | None = None
+    target_service_revision_arn: str | None = None
+    lifecycle_stage: str | None = None
+    lifecycle_hook_details: list[LiveHook] = Field(default_factory=list)
+    created_at: datetime | None = None
+
+    @property
+    def paused_hook(self) -> LiveHook | None:
+        return next((h for h in self.lifecycle_hook_details if h.status == "AWAITING_ACTION"), None)
 
 
 def _controller_type(value: Any) -> Any:
@@ -111,11 +155,16 @@ class LiveService(LiveModel):
     propagate_tags: str | None = None
     tags: Tags = Field(default_factory=dict)
     task_sets: list[LiveTaskSet] = Field(default_factory=list)
-    deployments: list[LiveDeployment] = Field(default_factory=list)
-    deployment_configuration: dict[str, Any] | None = None
-    """ECS's rollout settings as DescribeServices shows them (ECS controller)."""
-    availability_zone_rebalancing: str | None = None
     created_at: datetime | None = None
+    deployments: list[LiveDeployment] = Field(default_factory=list)
+    deployment_configuration: DeploymentConfiguration | None = None
+    availability_zone_rebalancing: str | None = None
+    current_service_deployment: str | None = None
+    """The ARN of the service deployment ECS runs or ran last (ECS's own controller)."""
+
+    @property
+    def primary_deployment(self) -> LiveDeployment | None:
+        return next((d for d in self.deployments if d.status == "PRIMARY"), None)
 
     @property
     def managed_by(self) -> str | None:

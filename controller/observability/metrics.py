@@ -26,7 +26,15 @@ PREFIX = "ecs_gitops_"
 KINDS = ("EcsCluster", "EcsService", "EcsTask")
 RECONCILE_RESULTS = ("success", "requeue", "error", "stalled")
 """success: done; requeue: waiting on ECS; error: retried with backoff; stalled: terminal."""
-STRATEGIES = ("rolling", "blueGreen", "canary")
+STRATEGIES = (
+    "rolling",
+    "blueGreen",
+    "canary",
+    "ecsRolling",
+    "ecsBlueGreen",
+    "ecsLinear",
+    "ecsCanary",
+)
 ROLLOUT_RESULTS = ("succeeded", "rolled_back", "failed", "aborted")
 AWS_OUTCOMES = ("success", "error", "throttled")
 SOURCE_KINDS = ("git", "directory", "s3")

@@ -155,13 +155,18 @@ async def reconcile_post_sync(
     tasks: Mapping[str, EcsTask],
     live: LiveService,
     want: DesiredTaskSet | None = None,
+    rolled_out: bool | None = None,
 ) -> HookStep | None:
     """Call once the rollout has nothing left to do; None when every postSync hook of the
-    PRIMARY revision succeeded (or the rollout has not finished: nothing to run yet)."""
+    PRIMARY revision succeeded (or the rollout has not finished: nothing to run yet).
+    rolled_out: the deployer's word that the desired revision is all that runs (by
+    default: the desired task set is PRIMARY and alone)."""
     want = want or DesiredTaskSet.from_spec(svc.spec, identity=ctx.identity)
     names = svc.spec.hooks.post_sync
-    primary = live.primary_task_set
-    if not names or primary is None or not want.matches(primary) or len(_live_sets(live)) > 1:
+    if rolled_out is None:
+        primary = live.primary_task_set
+        rolled_out = primary is not None and want.matches(primary) and len(_live_sets(live)) <= 1
+    if not names or not rolled_out:
         return None
     return await _run_phase(ctx, svc, tasks, live, want.external_id, "postSync", names)
 

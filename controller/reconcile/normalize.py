@@ -490,3 +490,84 @@ def _cluster(
             "tags": user_tags(tags),
         }
     )
+
+
+# -- services ECS deploys itself (deploymentController ECS) --------------------------------
+
+DEPLOYMENT_FIELDS = (
+    "launchType",
+    "capacityProviderStrategy",
+    "platformVersion",
+    "networkConfiguration",
+    "serviceConnectConfiguration",
+    "volumeConfigurations",
+    "vpcLatticeConfigurations",
+)
+"""What DescribeServices shows on the PRIMARY deployment of an ECS-controller service,
+not on the service: a change to any of them is a new deployment."""
+
+_ECS_ONLY = (
+    "deploymentConfiguration",
+    "availabilityZoneRebalancing",
+    "serviceConnectConfiguration",
+    "volumeConfigurations",
+    "vpcLatticeConfigurations",
+)
+
+
+def compare_ecs_service(
+    spec: EcsServiceSpec, live: LiveService
+) -> tuple[dict[str, Any], dict[str, Any]]:
+    """(live, desired) fields of a service ECS deploys, ready for a diff; the task
+    definition is compared by its content elsewhere (the ARN says nothing of it).
+
+    Service-level fields as compare_service reads them; deployment-level fields
+    (DEPLOYMENT_FIELDS) from the PRIMARY deployment. ECS's own settings (deployment
+    configuration, Service Connect, ...) are compared on what the spec gives: ECS fills
+    in the rest (a circuit breaker off, a default log level), which is not drift; one the
+    spec leaves out is not managed.
+    """
+    have, desired = compare_service(spec, live)
+    primary = live.primary_deployment
+    if primary is not None:
+        for key in DEPLOYMENT_FIELDS:
+            have.pop(key, None)
+        deployed = _task_set(
+            {
+                "launchType": primary.launch_type,
+                "capacityProviderStrategy": _dump(primary.capacity_provider_strategy),
+                "platformVersion": primary.platform_version,
+                "networkConfiguration": _network(primary.network_configuration),
+            }
+        )
+        have.update(_drop_ecs_choices(deployed, desired))
+    wanted = spec.to_api()
+    shown = {
+        "deploymentConfiguration": live.deployment_configuration,
+        "availabilityZoneRebalancing": live.availability_zone_rebalancing,
+        "serviceConnectConfiguration": primary.service_connect_configuration if primary else None,
+        "volumeConfigurations": _dump(primary.volume_configurations) if primary else None,
+        "vpcLatticeConfigurations": _dump(primary.vpc_lattice_configurations) if primary else None,
+    }
+    for key in _ECS_ONLY:
+        want = prune(wanted.get(key))
+        if _empty(want):
+            continue
+        desired[key] = want
+        value = shown[key]
+        got = prune(value.to_api() if isinstance(value, Model) else value)
+        have[key] = want if _covers(got, want) else got
+    return _clean(have), _clean(desired)
+
+
+def _covers(live: Any, want: Any) -> bool:
+    """live holds everything want says (ECS may add defaults beside it)."""
+    if isinstance(want, Mapping):
+        return isinstance(live, Mapping) and all(_covers(live.get(k), v) for k, v in want.items())
+    if isinstance(want, list):
+        return (
+            isinstance(live, list)
+            and len(live) == len(want)
+            and all(_covers(a, b) for a, b in zip(live, want, strict=True))
+        )
+    return bool(live == want)

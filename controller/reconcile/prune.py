@@ -21,9 +21,9 @@ from controller.aws.autoscaling import resource_id
 from controller.aws.ecs import Ecs
 from controller.aws.models import LiveService
 from controller.reconcile.context import Context
+from controller.reconcile.deployers.base import PRUNE_TAG
 from controller.reconcile.result import Result
 from controller.reconcile.rollout import claim
-from controller.reconcile.service import PRUNE_TAG
 from controller.reconcile.status import conditions_for
 
 log = structlog.get_logger(__name__)

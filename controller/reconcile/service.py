@@ -1,27 +1,29 @@
-"""Reconcile one EcsService: create it, keep its fields, roll out its task sets.
+"""Reconcile one EcsService: create it, keep its fields, roll out its revisions.
 
-Order of steps within one reconcile, each skipped when live already matches:
-  1. the service is missing      -> create it (EXTERNAL controller, managed-by tag)
-  2. it is not ours              -> Conflict (terminal: never touched), unless its file
-                                    says syncPolicy.adopt: then adopt.py tags it; a live
-                                    controller other than the file's is switched there
+The rollout itself is the Deployer's (reconcile/deployers/), chosen once per service by
+spec.deploymentController: task sets we drive (EXTERNAL) or the deployment ECS runs
+(ECS). Order of steps within one reconcile, each skipped when live already matches:
+  1. the service is missing      -> create it (the file's controller, managed-by tag)
+  2. it is not ours, or runs     -> adopt.take_over: Conflict (terminal, untouched) unless
+     another controller             its file says syncPolicy.adopt (then it is tagged); a
+                                    live controller other than the file's is switched in
+                                    place, or Stalled where ECS forbids the switch
      another live writer holds   -> left alone, WriterConflict, looked at again when its
      its rollout                    claim would lapse (rollout/claim.py)
-  3. in-place fields differ      -> one UpdateService (desiredCount, grace period, ...)
+  3. in-place fields differ      -> one UpdateService (EXTERNAL: desiredCount, grace
+                                    period, ...; ECS sends them with its rollout step)
   4. tags differ                 -> TagResource / UntagResource
-  5. the task set differs        -> preSync hooks (hooks.py), then one rollout step
-                                    (the strategy decides); postSync hooks after it
+  5. the revision differs        -> preSync hooks (hooks.py), then one rollout step
+                                    (the deployer decides); postSync hooks after it
   6. autoscaling differs         -> register the target, put or delete policies
 The live state is read at the start of every call; nothing is remembered between calls.
 """
 
 from __future__ import annotations
 
-from typing import Any
-
 import structlog
 
-from controller.api.common import MANAGED_BY_TAG, SOURCE_TAG, TAG_PREFIX
+from controller.api.common import MANAGED_BY_TAG, TAG_PREFIX
 from controller.api.service import EcsService
 from controller.api.status import ResourceStatus, RolloutStatus, TaskCounts
 from controller.aws.models import LiveService
@@ -30,43 +32,22 @@ from controller.errors import AwsNotFound, Conflict, NotReady
 from controller.reconcile import adopt, hooks
 from controller.reconcile.autoscaling import reconcile_autoscaling
 from controller.reconcile.context import Context, cluster_name
-from controller.reconcile.normalize import compare_service
+from controller.reconcile.deployers import deployer_for
+from controller.reconcile.deployers.base import PRUNE_TAG, desired_tags
 from controller.reconcile.result import Result, RolloutEvent
 from controller.reconcile.retention import enforce_retention
-from controller.reconcile.rollout import claim, driver
+from controller.reconcile.rollout import claim
 from controller.reconcile.rollout.base import RolloutInput, Step
 from controller.reconcile.rollout.state import ROLLOUT_TAG
 from controller.reconcile.secrets import desired_task_set
 from controller.reconcile.status import conditions_for, set_cost
+from controller.reconcile.taskset import DesiredTaskSet
 from controller.runtime.writer import Stamp
 
 log = structlog.get_logger(__name__)
 
-IN_PLACE = {
-    "desiredCount": "desiredCount",
-    "healthCheckGracePeriodSeconds": "healthCheckGracePeriodSeconds",
-    "placementConstraints": "placementConstraints",
-    "placementStrategy": "placementStrategy",
-    "enableExecuteCommand": "enableExecuteCommand",
-    "propagateTags": "propagateTags",
-    "enableECSManagedTags": "enableECSManagedTags",
-}
 
-
-PRUNE_TAG = f"{TAG_PREFIX}prune"
-"""Set on services whose spec allows pruning: the policy must outlive the spec's removal."""
-
-
-def desired_tags(svc: EcsService, instance: str, source_id: str | None = None) -> dict[str, str]:
-    tags = {**svc.spec.tags, MANAGED_BY_TAG: instance}
-    if source_id is not None:  # which source manages it: another source never prunes it
-        tags[SOURCE_TAG] = source_id
-    if svc.spec.sync_policy.prune:
-        tags[PRUNE_TAG] = "true"
-    return tags
-
-
-def ensure_ours(live: LiveService, instance: str, what: str) -> None:
+def ensure_ours(live: LiveService, instance: str, what: str, controller: str = "EXTERNAL") -> None:
     owner = live.managed_by
     if owner is None:
         raise Conflict(
@@ -75,54 +56,12 @@ def ensure_ours(live: LiveService, instance: str, what: str) -> None:
         )
     if owner != instance:
         raise Conflict(f"{what} is managed by ecs-gitops instance {owner!r}, not {instance!r}")
-    if live.deployment_controller != "EXTERNAL":
+    if live.deployment_controller != controller:
         raise Conflict(
-            f"{what} uses the {live.deployment_controller} deployment controller; "
-            "ecs-gitops deploys through task sets and needs EXTERNAL"
+            f"{what} uses the {live.deployment_controller} deployment controller and its "
+            f"file says {controller}: set `deploymentController: "
+            f"{{type: {live.deployment_controller}}}` to manage it as it is"
         )
-
-
-def _create_params(svc: EcsService, ctx: Context) -> dict[str, Any]:
-    spec = svc.spec
-    tags = desired_tags(svc, ctx.instance, ctx.source_id)
-    params: dict[str, Any] = {
-        "desiredCount": spec.desired_count,
-        "tags": [{"key": k, "value": v} for k, v in sorted(tags.items())],
-        "enableExecuteCommand": spec.enable_execute_command,
-        "enableECSManagedTags": spec.enable_ecs_managed_tags,
-    }
-    if spec.health_check_grace_period_seconds is not None and spec.load_balancers:
-        params["healthCheckGracePeriodSeconds"] = spec.health_check_grace_period_seconds
-    if spec.placement_constraints:
-        params["placementConstraints"] = [p.to_api() for p in spec.placement_constraints]
-    if spec.placement_strategy:
-        params["placementStrategy"] = [p.to_api() for p in spec.placement_strategy]
-    if spec.propagate_tags:
-        params["propagateTags"] = spec.propagate_tags
-    if spec.service_connect_configuration is not None:
-        params["serviceConnectConfiguration"] = spec.service_connect_configuration.to_api()
-    return params
-
-
-def _updates(svc: EcsService, live: LiveService) -> dict[str, Any]:
-    have, want = compare_service(svc.spec, live)
-    params: dict[str, Any] = {}
-    for key, param in IN_PLACE.items():
-        if want.get(key) != have.get(key):
-            value = want.get(key)
-            if value is None:
-                value = [] if key.startswith("placement") else _reset_value(key)
-            params[param] = value
-    return params
-
-
-def _reset_value(key: str) -> Any:
-    return {
-        "healthCheckGracePeriodSeconds": 0,
-        "enableExecuteCommand": False,
-        "propagateTags": "NONE",
-        "enableECSManagedTags": False,
-    }.get(key)
 
 
 def _tag_changes(
@@ -159,6 +98,7 @@ async def reconcile_service(svc: EcsService, ctx: Context) -> Result:
         status.message = "syncPolicy.suspend is set: not reconciled"
         return _finish(status)
     ecs = ctx.ecs(region)
+    deployer = deployer_for(spec)  # chosen once: task sets we drive, or ECS's deployment
     live = (await ecs.describe_services(cluster, [name])).get(name)
     if live is None:
         status.sync_status, status.health_status = "OutOfSync", "Missing"
@@ -166,7 +106,7 @@ async def reconcile_service(svc: EcsService, ctx: Context) -> Result:
             status.message = "service does not exist; would create it"
             return _finish(status)
         try:
-            await ecs.create_service(cluster, name, **_create_params(svc, ctx))
+            await deployer.create(svc, ctx, ecs, cluster)
         except AwsNotFound as exc:
             if "Cluster" not in exc.code and "cluster" not in exc.message.lower():
                 raise
@@ -179,8 +119,8 @@ async def reconcile_service(svc: EcsService, ctx: Context) -> Result:
         svc, live, ctx, ecs, desired_tags(svc, ctx.instance, ctx.source_id)
     )
     if taken is not None:
-        return _from_takeover(status, taken, live, spec.deployment.strategy)
-    ensure_ours(live, ctx.instance, f"service {name} in cluster {cluster}")
+        return _from_takeover(status, taken, live, deployer.strategy(spec))
+    ensure_ours(live, ctx.instance, f"service {name} in cluster {cluster}", spec.controller)
     status.counts = TaskCounts(
         desired=live.desired_count, running=live.running_count, pending=live.pending_count
     )
@@ -191,11 +131,11 @@ async def reconcile_service(svc: EcsService, ctx: Context) -> Result:
         return _finish(status, requeue_after=5)
     held = claim.held_elsewhere(live.tags, ctx)
     if held is not None:
-        return _writer_conflict(status, live, spec.deployment.strategy, *held, ctx)
+        return _writer_conflict(status, live, deployer.strategy(spec), *held, ctx)
     if live.tags.get(ROLLOUT_TAG) is None:
         ctx.claims.pop(live.service_arn, None)  # nothing of ours to release any more
 
-    updates = _updates(svc, live)
+    updates = deployer.updates(svc, live)
     add, remove = _tag_changes(svc, live, ctx)
     if updates or add or remove:
         status.sync_status, status.health_status = "OutOfSync", "Progressing"
@@ -212,18 +152,22 @@ async def reconcile_service(svc: EcsService, ctx: Context) -> Result:
         status.message = status.message.replace("would update", "updated")
         return _finish(status, requeue_after=0, changed=True)
 
-    want = await adopt.adopt_task_set(
-        ecs, svc, live, await desired_task_set(ctx, region, spec, live)
+    want = (
+        await adopt.adopt_task_set(ecs, svc, live, await desired_task_set(ctx, region, spec, live))
+        if spec.controller == "EXTERNAL"  # ECS deploys a revision, not a secret's version
+        else DesiredTaskSet.from_spec(spec, identity=ctx.identity)
     )
     signals = Signals(ctx.aws, region)
     hook_tasks = hooks.tasks_for(svc, ctx)
     pre = await hooks.reconcile_pre_sync(ctx, svc, hook_tasks, live, want)
     if pre is not None:
-        return _from_hook(status, pre, live, spec.deployment.strategy)
-    step = await driver.step(RolloutInput(ctx, ecs, signals, cluster, svc, live, want))
+        return _from_hook(status, pre, live, deployer.strategy(spec))
+    step = await deployer.step(RolloutInput(ctx, ecs, signals, cluster, svc, live, want))
     if step is not None:
         if any(e.result == "succeeded" for e in step.events) and not ctx.dry_run:
-            in_use = {ts.task_definition for ts in live.task_sets}
+            in_use = {ts.task_definition for ts in live.task_sets} | {
+                d.task_definition for d in live.deployments if d.task_definition
+            }
             await enforce_retention(
                 ecs, want.task_definition.family, in_use, ctx.keep_revisions, ctx.instance
             )
@@ -232,10 +176,11 @@ async def reconcile_service(svc: EcsService, ctx: Context) -> Result:
             result.notices.append(hooks.rollout_started(ctx, svc, step.message))
         return result
 
-    post = await hooks.reconcile_post_sync(ctx, svc, hook_tasks, live, want)
+    post = await hooks.reconcile_post_sync(
+        ctx, svc, hook_tasks, live, want, deployer.rolled_out(live, want)
+    )
     if post is not None:
-        return _from_hook(status, post, live, spec.deployment.strategy)
-    primary = live.primary_task_set
+        return _from_hook(status, post, live, deployer.strategy(spec))
     scaling_changed = await reconcile_autoscaling(ctx, region, cluster, svc, live)
     if scaling_changed:
         status.sync_status, status.health_status = "OutOfSync", "Progressing"
@@ -244,16 +189,11 @@ async def reconcile_service(svc: EcsService, ctx: Context) -> Result:
 
     status.sync_status = "Synced"
     status.last_applied_revision = ctx.revision
-    status.task_definition = primary.task_definition if primary else None
-    steady = primary is not None and (
-        primary.stability_status in (None, "STEADY_STATE")
-        and (
-            primary.running_count is None
-            or primary.running_count >= (primary.computed_desired_count or 0)
-        )
-    )
+    settled = deployer.settled(live)
+    status.task_definition = settled.task_definition
+    steady = settled.steady
     status.health_status = "Healthy" if steady else "Progressing"
-    status.message = "" if steady else "waiting for the service's tasks to be steady"
+    status.message = settled.message
     return _finish(status, requeue_after=None if steady else 5)
 
 

@@ -193,13 +193,19 @@ def ecs_controller_fields(live: LiveService) -> dict[str, Any]:
     if live.deployment_controller == "EXTERNAL":
         return {"deploymentController": {"type": "EXTERNAL"}}
     # ECS shows these per deployment: the PRIMARY one is what the service runs
-    primary = next((d for d in live.deployments if d.status == "PRIMARY"), None)
+    primary = live.primary_deployment
+    config = live.deployment_configuration
+    connect = primary.service_connect_configuration if primary else None
     return {
         "deploymentController": {"type": "ECS"},
-        "deploymentConfiguration": live.deployment_configuration,
-        "serviceConnectConfiguration": primary.service_connect_configuration if primary else None,
-        "vpcLatticeConfigurations": primary.vpc_lattice_configurations if primary else [],
-        "volumeConfigurations": primary.volume_configurations if primary else [],
+        "deploymentConfiguration": config.to_api() if config else None,
+        "serviceConnectConfiguration": connect.to_api() if connect else None,
+        "vpcLatticeConfigurations": [c.to_api() for c in primary.vpc_lattice_configurations]
+        if primary
+        else [],
+        "volumeConfigurations": [c.to_api() for c in primary.volume_configurations]
+        if primary
+        else [],
         "availabilityZoneRebalancing": live.availability_zone_rebalancing,
     }
 

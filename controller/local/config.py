@@ -94,6 +94,9 @@ class EmulatorConfig:
     """Seconds a healthy task stays PENDING; also the time unit of the failure modes."""
     settle_factor: float = 1.0
     """A RUNNING task counts as settled (healthy, steady) after start_delay x this."""
+    minute_factor: float = 5.0
+    """One minute of ECS bake time (bakeTimeInMinutes, linear and canary steps) lasts
+    start_delay x this: 10 s with `--local`'s 2 s delay, 1 s with the tests' 0.2 s."""
     stop_delay: float | None = None
     """Seconds a task spends STOPPING when the scheduler stops it (default start delay / 2)."""
     tick_interval: float = 0.25

@@ -9,8 +9,9 @@ holds (any account, any region):
    ceil(desiredCount x scale% / 100) (0 once DRAINING or the service is deleted), stopped
    tasks are replaced like the ECS scheduler does, and pendingCount / runningCount /
    stabilityStatus are written onto moto's TaskSet; DRAINING sets without tasks vanish;
-3. ECS-controller services get the same treatment through their `deployments` (a new
-   task definition starts a new PRIMARY deployment; the old one drains as it settles);
+3. ECS-controller services get the same treatment through their `deployments`, whose
+   rollout (min/max percent, traffic-shifting strategies, circuit breaker, rollback)
+   deployments.py plans and follows;
 4. tasks whose owner is gone are stopped, service and cluster counts are summed, service
    events are written the way ECS words them, and STOPPED tasks beyond the cap are dropped;
 5. tasks past PENDING are registered on their owner's target groups and the rest
@@ -37,7 +38,6 @@ from moto.ecs.models import (
     TaskSet,
     ecs_backends,
 )
-from moto.moto_api._internal import mock_random
 
 from controller.local.config import (
     REASON_SCALING,
@@ -45,9 +45,20 @@ from controller.local.config import (
     EmulatorConfig,
     computed_desired_count,
 )
+from controller.local.deployments import EcsDeployments
+from controller.local.deployments import start as start_deployment
 from controller.local.network import network_present, precreate_network
 from controller.local.targets import Targets
-from controller.local.tasks import PENDING_STATES, TaskBook, adopt, advance, begin_stop, launch_task
+from controller.local.tasks import (
+    PENDING_STATES,
+    TaskBook,
+    adopt,
+    advance,
+    begin_stop,
+    launch_task,
+    settled_running,
+    wanted,
+)
 
 log = structlog.get_logger("controller.local")
 
@@ -85,6 +96,7 @@ class Driver:
         self._steady: dict[str, bool] = {}
         self._last_placement_error: dict[str, str] = {}
         self.targets = Targets(book)
+        self.rollouts = EcsDeployments(config, book, self._event)
 
     def tick(self, now: float | None = None) -> None:
         now = time.monotonic() if now is None else now
@@ -213,59 +225,25 @@ class Driver:
         live: set[str],
         now: float,
     ) -> list[Counts]:
-        deployments: list[dict[str, Any]] = service.deployments
-        if service.task_definition:
-            arn = backend.describe_task_definition(service.task_definition).arn
-            service.task_definition = arn
-            if not deployments or deployments[0]["taskDefinition"] != arn:
-                for old in deployments:
-                    old["status"] = "ACTIVE"
-                deployments.insert(0, _new_deployment(service, arn))
-        if not deployments:
-            return []
-        desired = service.desired_count if service.status == "ACTIVE" else 0
-        primary_settled = sum(1 for t in owned[deployments[0]["id"]] if self._settled_running(t))
-        # Old deployments keep at most what the new one has not yet replaced (rolling 100/200).
-        room = max(0, desired - primary_settled)
+        if not service.deployments and service.task_definition and service.status == "ACTIVE":
+            start_deployment(service)  # created before the emulator ran, or by stock moto
         results: list[Counts] = []
-        for index, deployment in enumerate(list(deployments)):
+        observed: dict[str, tuple[int, int, int, bool]] = {}
+        for deployment, target in self.rollouts.plan(service, owned):
             live.add(deployment["id"])
-            tasks = owned[deployment["id"]]
-            target = desired
-            if index > 0:
-                target = min(len(_wanted(tasks)), room)
-                room -= target
             placement = Placement(
                 owner=deployment["id"],
                 task_definition=deployment["taskDefinition"],
-                launch_type=service.launch_type,
-                capacity_provider_strategy=[],
-                platform_version=service.platform_version,
-                network_configuration=service.network_configuration or None,
+                launch_type=deployment.get("launchType"),
+                capacity_provider_strategy=deployment.get("capacityProviderStrategy") or [],
+                platform_version=deployment.get("platformVersion"),
+                network_configuration=deployment.get("networkConfiguration") or None,
             )
+            tasks = owned[deployment["id"]]
             counts = self._scale(backend, cluster, service, placement, tasks, target, now)
-            deployment.update(
-                desiredCount=target,
-                pendingCount=counts.pending,
-                runningCount=counts.running,
-                failedTasks=counts.failed,
-                updatedAt=utcnow(),
-            )
-            if index > 0 and all(t.last_status == "STOPPED" for t in tasks) and target == 0:
-                deployments.remove(deployment)
+            observed[deployment["id"]] = (target, counts.running, counts.pending, counts.settled)
             results.append(counts)
-        primary, first = deployments[0], results[0]
-        done = (
-            len(deployments) == 1
-            and first.running == service.desired_count
-            and first.pending == 0
-            and first.settled
-        )
-        if done != (primary.get("rolloutState") == "COMPLETED"):
-            state = "COMPLETED" if done else "IN_PROGRESS"
-            primary["rolloutState"] = state
-            word = "completed" if done else "in progress"
-            primary["rolloutStateReason"] = f"ECS deployment {primary['id']} {word}."
+        done = self.rollouts.observe(service, owned, observed, now)
         self._note_steady(service, done and service.status == "ACTIVE")
         return results
 
@@ -279,20 +257,20 @@ class Driver:
         target: int,
         now: float,
     ) -> Counts:
-        wanted = _wanted(tasks)
-        if len(wanted) < target and service.status == "ACTIVE":
-            started = self._launch(backend, cluster, service, placement, target - len(wanted))
+        alive = wanted(tasks)
+        if len(alive) < target and service.status == "ACTIVE":
+            started = self._launch(backend, cluster, service, placement, target - len(alive))
             tasks.extend(started)
             if started:
                 ids = " ".join(f"(task {t.id})" for t in started)
                 self._event(
                     service, f"(service {service.name}) has started {len(started)} tasks: {ids}."
                 )
-        elif len(wanted) > target:
+        elif len(alive) > target:
             # ECS scales in the tasks that are not running yet first, then the newest.
-            victims = sorted(wanted, key=_created, reverse=True)
+            victims = sorted(alive, key=_created, reverse=True)
             victims.sort(key=lambda t: t.last_status == "RUNNING")
-            victims = victims[: len(wanted) - target]
+            victims = victims[: len(alive) - target]
             for task in victims:
                 self._stop(task, REASON_SCALING.format(deployment=placement.owner), now)
             ids = " ".join(f"(task {t.id})" for t in victims)
@@ -365,13 +343,7 @@ class Driver:
         begin_stop(task, timeline, reason, STOP_CODE_SCHEDULER, 0, self.config, now)
 
     def _settled_running(self, task: Task) -> bool:
-        timeline = self.book.get(task)
-        return (
-            task.last_status == "RUNNING"
-            and task.desired_status == "RUNNING"
-            and timeline is not None
-            and timeline.settled
-        )
+        return settled_running(task, self.book.get(task))
 
     def _note_steady(self, service: Service, steady: bool) -> None:
         if steady and not self._steady.get(service.arn, False):
@@ -417,10 +389,6 @@ def _definition_of(backend: Backend, task: Task) -> TaskDefinition | None:
         return None
 
 
-def _wanted(tasks: list[Task]) -> list[Task]:
-    return [t for t in tasks if t.desired_status == "RUNNING" and t.last_status != "STOPPED"]
-
-
 def _created(task: Task) -> datetime:
     created = getattr(task, "created_at", None)
     return created if isinstance(created, datetime) else datetime.min
@@ -435,28 +403,6 @@ def _write_task_set(task_set: TaskSet, computed: int, counts: Counts, steady: bo
         task_set.stabilityStatus = status
         task_set.stabilityStatusAt = utcnow()
         task_set.updatedAt = utcnow()
-
-
-def _new_deployment(service: Service, task_definition: str) -> dict[str, Any]:
-    deployment_id = f"ecs-svc/{mock_random.randint(0, 32**12)}"
-    now = utcnow()
-    return {
-        "id": deployment_id,
-        "status": "PRIMARY",
-        "taskDefinition": task_definition,
-        "desiredCount": service.desired_count,
-        "pendingCount": 0,
-        "runningCount": 0,
-        "failedTasks": 0,
-        "createdAt": now,
-        "updatedAt": now,
-        "launchType": service.launch_type,
-        "platformVersion": service.platform_version,
-        "platformFamily": "Linux",
-        "networkConfiguration": service.network_configuration or None,
-        "rolloutState": "IN_PROGRESS",
-        "rolloutStateReason": f"ECS deployment {deployment_id} in progress.",
-    }
 
 
 def _propagated_tags(

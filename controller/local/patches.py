@@ -8,10 +8,12 @@ same process behaves as stock moto again afterwards. What real ECS does, and mot
 - CreateTaskSet launches nothing itself here (the emulator's driver starts the tasks with
   startedBy = the task set id), honours clientToken, inherits the service's launch type
   and network configuration, and answers with computedDesiredCount and STABILIZING.
-  It refuses services that do not use the EXTERNAL deployment controller, like ECS.
+  Every task-set call refuses services that do not use the EXTERNAL controller, like ECS.
 - DeleteTaskSet turns the set DRAINING; the driver stops its tasks, then forgets it.
 - UpdateServicePrimaryTaskSet accepts a task set id as well as an ARN.
 - UpdateService keeps the live runningCount (moto copied desiredCount into it).
+- CreateService / UpdateService keep what moto drops, refuse what ECS refuses, and run
+  ECS-controller deployments; the service deployment API is added (service_api.py).
 - RunTask/StartTask tasks start PENDING; StopTask sets stopCode UserInitiated.
 - ListTasks filters on serviceName and defaults desiredStatus to RUNNING.
 moto's `ecs::task` state manager is set to manual progression, so tasks no longer drift
@@ -36,6 +38,7 @@ from moto.ecs.models import EC2ContainerServiceBackend, Service, Task, TaskDefin
 from moto.moto_api import state_manager
 
 from controller.local.config import STOP_CODE_USER, EmulatorConfig, computed_desired_count
+from controller.local.service_api import ServiceApi
 from controller.local.targets import install as install_targets
 from controller.local.targets import uninstall as uninstall_targets
 from controller.local.tasks import TaskBook, adopt, stop_now
@@ -75,6 +78,17 @@ def find_service(backend: Backend, cluster: str, service: str) -> Service:
     return found
 
 
+def external_service(backend: Backend, cluster: str, service: str) -> Service:
+    """The service of a task-set call, which ECS refuses unless its controller is EXTERNAL."""
+    found = find_service(backend, cluster, service)
+    if found.deployment_controller.get("type") != "EXTERNAL":
+        raise InvalidParameterException(
+            "Amazon ECS only supports task set management on services configured "
+            "to use external deployment controllers."
+        )
+    return found
+
+
 def find_task_set(service: Service, task_set: str) -> TaskSet:
     for candidate in service.task_sets:
         if task_set in (candidate.task_set_arn, candidate.id):
@@ -89,6 +103,7 @@ class MotoPatches:
         self.book = book
         self.config = config
         self._originals: dict[str, Any] = {}
+        self.service_api = ServiceApi(book)
 
     def install(self) -> None:
         if self._originals:
@@ -113,6 +128,7 @@ class MotoPatches:
         setattr(Backend, requirements, staticmethod(self._resource_requirements))
         state_manager.set_transition(TASK_MODEL, NEVER)
         install_targets()
+        self.service_api.install()
 
     def uninstall(self) -> None:
         for name, original in self._originals.items():
@@ -120,6 +136,7 @@ class MotoPatches:
         self._originals.clear()
         state_manager.unset_transition(TASK_MODEL)
         uninstall_targets()
+        self.service_api.uninstall()
 
     def _call(self, name: str, backend: Backend, *args: Any, **kwargs: Any) -> Any:
         return self._originals[name](backend, *args, **kwargs)
@@ -147,12 +164,7 @@ class MotoPatches:
     def _create_task_set(
         self, backend: Backend, service: str, cluster_str: str, task_definition: str, **kw: Any
     ) -> TaskSet:
-        service_obj = find_service(backend, cluster_str, service)
-        if service_obj.deployment_controller.get("type") != "EXTERNAL":
-            raise InvalidParameterException(
-                "Amazon ECS only supports task set management on services configured "
-                "to use external deployment controllers."
-            )
+        service_obj = external_service(backend, cluster_str, service)
         if service_obj.status != "ACTIVE":
             raise InvalidParameterException("Service must be ACTIVE.")
         token = kw.get("client_token")
@@ -181,7 +193,7 @@ class MotoPatches:
     def _delete_task_set(
         self, backend: Backend, cluster: str, service: str, task_set: str, *_: Any, **__: Any
     ) -> TaskSet:
-        found = find_task_set(find_service(backend, cluster, service), task_set)
+        found = find_task_set(external_service(backend, cluster, service), task_set)
         if found.status != "DRAINING":
             found.status = "DRAINING"
             found.updatedAt = utcnow()
@@ -192,7 +204,7 @@ class MotoPatches:
     def _update_task_set(
         self, backend: Backend, cluster: str, service: str, task_set: str, scale: dict[str, Any]
     ) -> TaskSet:
-        service_obj = find_service(backend, cluster, service)
+        service_obj = external_service(backend, cluster, service)
         found = find_task_set(service_obj, task_set)
         found.scale = {"value": float(scale.get("value", 100.0)), "unit": "PERCENT"}
         found.updatedAt = utcnow()
@@ -202,7 +214,7 @@ class MotoPatches:
     def _update_primary(
         self, backend: Backend, cluster: str, service: str, primary_task_set: str
     ) -> TaskSet:
-        service_obj = find_service(backend, cluster, service)
+        service_obj = external_service(backend, cluster, service)
         found = find_task_set(service_obj, primary_task_set)
         if found.status == "DRAINING":
             raise InvalidParameterException("The specified task set is DRAINING.")
@@ -220,14 +232,15 @@ class MotoPatches:
         service.running_count = 0
         service.pending_count = 0
         service.created_at = utcnow()  # type: ignore[attr-defined]
-        for deployment in service.deployments:
-            deployment.update(runningCount=0, pendingCount=0, rolloutState="IN_PROGRESS")
         return service
 
     def _update_service(self, backend: Backend, properties: dict[str, Any]) -> Service:
         cluster = properties.get("cluster", "default")
         before = find_service(backend, cluster, str(properties.get("service", "")))
         running, pending = before.running_count, before.pending_count
+        # moto renames the current deployment on forceNewDeployment; service_api.py starts
+        # a new one instead, as ECS does.
+        properties.pop("force_new_deployment", None)
         service: Service = self._call("update_service", backend, properties)
         service.running_count, service.pending_count = running, pending
         if service.task_definition and not service.task_definition.startswith("arn:"):

@@ -74,6 +74,21 @@ class TaskBook:
             del self.timelines[arn]
 
 
+def wanted(tasks: list[Task]) -> list[Task]:
+    """The tasks a scheduler still counts: meant to run and not stopped yet."""
+    return [t for t in tasks if t.desired_status == "RUNNING" and t.last_status != "STOPPED"]
+
+
+def settled_running(task: Task, timeline: Timeline | None) -> bool:
+    """RUNNING, meant to keep running, and past its health checks (settled)."""
+    return (
+        task.last_status == "RUNNING"
+        and task.desired_status == "RUNNING"
+        and timeline is not None
+        and timeline.settled
+    )
+
+
 def task_images(task_definition: TaskDefinition) -> list[str]:
     essential = [c for c in task_definition.container_definitions if c.get("essential", True)]
     return [str(c.get("image", "")) for c in essential or task_definition.container_definitions]

@@ -318,3 +318,62 @@ async def test_a_switch_ecs_forbids_is_stalled_with_the_rule_and_the_fix(
     assert mutating(aws) == {}
     service = ecs.describe_services(cluster="team", services=["api"])["services"][0]
     assert service["deploymentController"] == {"type": "EXTERNAL"}
+
+
+async def test_an_adopted_ecs_service_switched_to_external_keeps_serving(
+    emulated: Any, tmp_path: Path
+) -> None:
+    """ECS -> EXTERNAL in place: ECS keeps the running tasks (its deployment becomes the
+    PRIMARY task set), which the file matches, so no task set is created and the
+    running count, polled through the switch, never reaches 0."""
+    import asyncio
+
+    from tests.emulated_ecs import sync_with
+
+    endpoint = emulated.endpoint_url
+    ecs = client(endpoint)
+    ecs.create_cluster(clusterName="team")
+    arn = ecs.register_task_definition(**CONSOLE_TASK_DEFINITION)["taskDefinition"][
+        "taskDefinitionArn"
+    ]
+    ecs.create_service(
+        cluster="team",
+        serviceName="api",
+        taskDefinition=arn,
+        desiredCount=2,
+        launchType="FARGATE",
+        networkConfiguration=NETWORK,
+        tags=[{"key": "team", "value": "payments"}],
+    )
+    for _ in range(100):
+        if (
+            ecs.describe_services(cluster="team", services=["api"])["services"][0]["runningCount"]
+            == 2
+        ):
+            break
+        await asyncio.sleep(0.1)
+    running: list[int] = []
+    stop = asyncio.Event()
+
+    async def poll() -> None:
+        while not stop.is_set():
+            service = await asyncio.to_thread(
+                lambda: ecs.describe_services(cluster="team", services=["api"])["services"][0]
+            )
+            running.append(service["runningCount"])
+            await asyncio.sleep(0.1)
+
+    poller = asyncio.create_task(poll())
+    outcome, aws = await sync_with(endpoint, service_file(tmp_path / "src", "api", adopt=True))
+    await asyncio.sleep(1.0)
+    stop.set()
+    await poller
+    status = next(iter(outcome.statuses.values()))
+    assert outcome.ok, status.message
+    assert running, "never polled"
+    assert min(running) > 0, running
+    service = ecs.describe_services(cluster="team", services=["api"])["services"][0]
+    assert service["deploymentController"] == {"type": "EXTERNAL"}
+    assert len(service["taskSets"]) == 1
+    assert "ecs:CreateTaskSet" not in mutating(aws)
+    assert "ecs:RegisterTaskDefinition" not in mutating(aws)

@@ -18,7 +18,7 @@ def main() -> None:
 
 
 def _register() -> None:
-    from controller.cli import actions, engine, run, status, validate, verify
+    from controller.cli import actions, engine, importing, run, status, validate, verify
 
     main.add_command(validate.validate)
     main.add_command(validate.schema)
@@ -29,6 +29,7 @@ def _register() -> None:
     main.add_command(status.status)
     main.add_command(actions.promote)
     main.add_command(actions.abort)
+    main.add_command(importing.import_)
 
 
 _register()

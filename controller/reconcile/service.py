@@ -4,8 +4,10 @@ The rollout itself is the Deployer's (reconcile/deployers/), chosen once per ser
 spec.deploymentController: task sets we drive (EXTERNAL) or the deployment ECS runs
 (ECS). Order of steps within one reconcile, each skipped when live already matches:
   1. the service is missing      -> create it (the file's controller, managed-by tag)
-  2. it is not ours, or runs     -> take_over: the one place adoption and the controller
-     another controller             switch decide; today a Conflict (terminal, untouched)
+  2. it is not ours, or runs     -> adopt.take_over: Conflict (terminal, untouched) unless
+     another controller             its file says syncPolicy.adopt (then it is tagged); a
+                                    live controller other than the file's is switched in
+                                    place, or Stalled where ECS forbids the switch
      another live writer holds   -> left alone, WriterConflict, looked at again when its
      its rollout                    claim would lapse (rollout/claim.py)
   3. in-place fields differ      -> one UpdateService (EXTERNAL: desiredCount, grace
@@ -27,7 +29,7 @@ from controller.api.status import ResourceStatus, RolloutStatus, TaskCounts
 from controller.aws.models import LiveService
 from controller.aws.signals import Signals
 from controller.errors import AwsNotFound, Conflict, NotReady
-from controller.reconcile import hooks
+from controller.reconcile import adopt, hooks
 from controller.reconcile.autoscaling import reconcile_autoscaling
 from controller.reconcile.context import Context, cluster_name
 from controller.reconcile.deployers import deployer_for
@@ -60,12 +62,6 @@ def ensure_ours(live: LiveService, instance: str, what: str, controller: str = "
             f"file says {controller}: set `deploymentController: "
             f"{{type: {live.deployment_controller}}}` to manage it as it is"
         )
-
-
-async def take_over(svc: EcsService, live: LiveService, ctx: Context, what: str) -> None:
-    """THE call site for adoption (syncPolicy.adopt) and the in-place controller switch:
-    a service we may manage passes; one we may not raises Conflict (terminal)."""
-    ensure_ours(live, ctx.instance, what, svc.spec.controller)
 
 
 def _tag_changes(
@@ -119,7 +115,12 @@ async def reconcile_service(svc: EcsService, ctx: Context) -> Result:
         status.health_status = "Progressing"
         status.message = "created the service"
         return _finish(status, requeue_after=0, changed=True)
-    await take_over(svc, live, ctx, f"service {name} in cluster {cluster}")
+    taken = await adopt.take_over(
+        svc, live, ctx, ecs, desired_tags(svc, ctx.instance, ctx.source_id)
+    )
+    if taken is not None:
+        return _from_takeover(status, taken, live, deployer.strategy(spec))
+    ensure_ours(live, ctx.instance, f"service {name} in cluster {cluster}", spec.controller)
     status.counts = TaskCounts(
         desired=live.desired_count, running=live.running_count, pending=live.pending_count
     )
@@ -152,7 +153,7 @@ async def reconcile_service(svc: EcsService, ctx: Context) -> Result:
         return _finish(status, requeue_after=0, changed=True)
 
     want = (
-        await desired_task_set(ctx, region, spec, live)
+        await adopt.adopt_task_set(ecs, svc, live, await desired_task_set(ctx, region, spec, live))
         if spec.controller == "EXTERNAL"  # ECS deploys a revision, not a secret's version
         else DesiredTaskSet.from_spec(spec, identity=ctx.identity)
     )
@@ -194,6 +195,26 @@ async def reconcile_service(svc: EcsService, ctx: Context) -> Result:
     status.health_status = "Healthy" if steady else "Progressing"
     status.message = settled.message
     return _finish(status, requeue_after=None if steady else 5)
+
+
+def _from_takeover(
+    status: ResourceStatus, taken: adopt.Takeover, live: LiveService, strategy: str
+) -> Result:
+    """Adopted or switched in this call (look again at once), or a switch ECS forbids
+    (Stalled: nothing changed, the message says the rule and the fix)."""
+    primary = live.primary_task_set
+    status.sync_status = "OutOfSync"
+    serving = live.running_count >= live.desired_count
+    status.health_status = "Healthy" if serving and not taken.changed else "Progressing"
+    status.message = taken.message
+    status.rollout = RolloutStatus(
+        strategy=strategy, phase=taken.phase, primary_task_set=primary.id if primary else None
+    )
+    if taken.stalled_reason is None:
+        return _finish(status, taken.requeue_after, taken.changed)
+    status.last_error = taken.message
+    status.conditions = conditions_for(status, stalled_reason=taken.stalled_reason)
+    return Result(status, taken.requeue_after, taken.changed)
 
 
 def _from_step(status: ResourceStatus, step: Step) -> Result:

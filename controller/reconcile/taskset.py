@@ -31,7 +31,7 @@ from controller.api.common import MANAGED_BY_TAG, SPEC_HASH_TAG
 from controller.api.ecs_shapes import TaskDefinitionInput
 from controller.api.service import EcsServiceSpec
 from controller.aws.ecs import Ecs
-from controller.aws.models import LiveTaskSet
+from controller.aws.models import LiveTaskDefinition, LiveTaskSet
 from controller.reconcile.identity import IDENTITY, Identity
 from controller.runtime.keyedlock import KeyedLocks
 
@@ -54,6 +54,9 @@ class DesiredTaskSet:
     secret_versions: dict[str, str] = field(default_factory=dict)
     """valueFrom -> version folded into external_id; empty when not tracked."""
     identity: Identity = IDENTITY
+    task_set_id: str | None = None
+    """A task set someone else created, taken as this one because it runs this content
+    (adopt.adopt_task_set): it has no externalId of ours to match."""
 
     @classmethod
     def from_spec(
@@ -80,8 +83,10 @@ class DesiredTaskSet:
         return self.spec.task_definition_input
 
     def matches(self, task_set: LiveTaskSet) -> bool:
-        return task_set.external_id == self.external_id or (
-            bool(self.content_external_id) and task_set.external_id == self.content_external_id
+        return (
+            task_set.external_id == self.external_id
+            or (bool(self.content_external_id) and task_set.external_id == self.content_external_id)
+            or (self.task_set_id is not None and task_set.id == self.task_set_id)
         )
 
     def adopting(self, task_sets: Iterable[LiveTaskSet]) -> DesiredTaskSet:
@@ -137,7 +142,8 @@ async def find_task_definition(
     identity: Identity = IDENTITY,
 ) -> str | None:
     """The ARN of a registered revision holding td's content (spec hash digest under the
-    current scheme, or its tag's own scheme: Identity.same_task_definition), or None.
+    current scheme, or its tag's own scheme: Identity.same_task_definition; a revision
+    without the tag, registered by someone else, by its normalized content), or None.
 
     Revisions in use by the service's task sets are checked first (cached by ARN, so
     free after the first look), then the family's newest ACTIVE revisions, so a revert in
@@ -145,19 +151,26 @@ async def find_task_definition(
     """
     for arn in hints:
         live = await ecs.describe_task_definition(arn)
-        if live is not None and identity.same_task_definition(live.spec_hash, td, digest):
+        if live is not None and holds(live, td, digest, identity):
             return live.arn
     for arn in await ecs.recent_task_definitions(td.family, RECENT_REVISIONS):
         if arn in hints:
             continue
         live = await ecs.describe_task_definition(arn)
-        if (
-            live is not None
-            and live.status == "ACTIVE"
-            and identity.same_task_definition(live.spec_hash, td, digest)
-        ):
+        if live is not None and live.status == "ACTIVE" and holds(live, td, digest, identity):
             return live.arn
     return None
+
+
+def holds(
+    live: LiveTaskDefinition, td: TaskDefinitionInput, digest: str, identity: Identity = IDENTITY
+) -> bool:
+    """Whether a registered revision holds td's content (spec hash digest). Ours say so
+    in their spec-hash tag; one registered by someone else (an imported service's) has no
+    tag, and holds it when its content, normalized as ECS fills it in, hashes the same."""
+    if live.spec_hash is None:
+        return identity.current.spec_hash(live.input) == digest
+    return identity.same_task_definition(live.spec_hash, td, digest)
 
 
 async def ensure_task_definition(

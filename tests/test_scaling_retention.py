@@ -136,4 +136,12 @@ async def test_thirty_image_bumps_leave_at_most_eleven_revisions(
     service = ecs.describe_services(cluster="prod-cluster", services=["myapp"])["services"][0]
     in_use = {ts["taskDefinition"] for ts in service["taskSets"]}
     assert in_use <= set(active)
-    assert any(a.endswith("myapp:31") for a in in_use)
+    # v1 is the foreign revision's content: found by content and reused (an imported
+    # service's revision must not be registered again), so v2..v30 are the 29 registered
+    assert [
+        ecs.describe_task_definition(taskDefinition=arn)["taskDefinition"]["containerDefinitions"][
+            0
+        ]["image"].rsplit(":", 1)[-1]
+        for arn in in_use
+    ] == ["v30"]
+    assert any(a.endswith("myapp:30") for a in in_use)

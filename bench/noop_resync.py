@@ -92,18 +92,20 @@ async def make_in_sync(endpoint: str, root: Path, concurrency: int = 32) -> floa
         for cluster in (r for r in resources if isinstance(r, EcsCluster)):
             await reconcile_cluster(cluster, ctx)
         services = [r for r in resources if isinstance(r, EcsService)]
-        revisions: dict[str, asyncio.Task[tuple[str, bool]]] = {}
         gate = asyncio.Semaphore(concurrency)
 
         async def one(svc: EcsService) -> None:
             spec, name = svc.spec, svc.metadata.name
             want = DesiredTaskSet.from_spec(spec)
             async with gate:
-                if want.spec_hash not in revisions:  # one registration per content
-                    revisions[want.spec_hash] = asyncio.ensure_future(
-                        ensure_task_definition(ecs, want, [], ctx.instance)
-                    )
-                arn, _ = await revisions[want.spec_hash]
+                arn, _ = await ensure_task_definition(  # one registration per content
+                    ecs,
+                    want.task_definition,
+                    want.spec_hash,
+                    [],
+                    instance=ctx.instance,
+                    registrations=ctx.registrations,
+                )
                 await ecs.create_service(spec.cluster, name, "EXTERNAL", **create_params(svc, ctx))
                 created = await ecs.create_task_set(
                     spec.cluster,

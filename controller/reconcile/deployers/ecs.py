@@ -37,7 +37,12 @@ from controller.aws.models import LiveDeployment, LiveService, LiveServiceDeploy
 from controller.errors import AwsError
 from controller.reconcile.context import Context
 from controller.reconcile.deployers.base import Settled, create_params
-from controller.reconcile.normalize import DEPLOYMENT_FIELDS, canonical_json, compare_ecs_service
+from controller.reconcile.normalize import (
+    DEPLOYMENT_FIELDS,
+    ECS_OFF,
+    canonical_json,
+    compare_ecs_service,
+)
 from controller.reconcile.result import RolloutEvent, RolloutResult
 from controller.reconcile.rollout.base import (
     FAILED_REASON_TAG,
@@ -95,8 +100,9 @@ _RESET: dict[str, Any] = {
     "placementStrategy": [],
     "loadBalancers": [],
     "serviceRegistries": [],
+    **ECS_OFF,
 }
-"""What a field the spec no longer sets goes back to (ECS's default)."""
+"""What a field the spec no longer sets goes back to (ECS's default, or off)."""
 
 
 def revision_of(spec: EcsServiceSpec, want: DesiredTaskSet) -> str:

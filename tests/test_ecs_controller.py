@@ -59,6 +59,11 @@ async def test_seed_service_connect_on_type_ecs_rolls_v1_v2_then_a_crash_is_roll
     assert _calls(aws, "RegisterTaskDefinition") == 1
     assert _calls(aws, "UpdateService") == 1
     assert str(status.task_definition).endswith("myapp:2")
+    announced = [(n.type, n.strategy) for n in outcome.notices]
+    assert announced == [
+        ("rollout_started", "ecsRolling"),
+        ("rollout_succeeded", "ecsRolling"),
+    ], announced
 
     write_seed(root, "v3-crashloop")  # its tasks exit 1 soon after they start
     seen: list[str] = []

@@ -172,7 +172,10 @@ async def reconcile_service(svc: EcsService, ctx: Context) -> Result:
                 ecs, want.task_definition.family, in_use, ctx.keep_revisions, ctx.instance
             )
         result = _from_step(status, step)
-        if step.rollout.phase == "Creating" and step.changed and not spec.hooks.pre_sync:
+        # a rollout's first step: its new task set, or the UpdateService asking ECS for it
+        # (after preSync hooks, their first run announced it)
+        first = step.rollout.phase in ("Creating", "Deploying")
+        if first and step.changed and not spec.hooks.pre_sync:
             result.notices.append(hooks.rollout_started(ctx, svc, step.message))
         return result
 

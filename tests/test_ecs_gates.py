@@ -125,3 +125,57 @@ def test_abort_rolls_an_ecs_deployment_back_once_and_a_new_commit_rolls_again(
     )
     tags = {t["key"]: t["value"] for t in live(endpoint)["tags"]}
     assert FAILED_TAG not in tags
+
+
+PAUSED_BLUE_GREEN = """\
+  deploymentConfiguration:
+    strategy: BLUE_GREEN
+    bakeTimeInMinutes: 0
+    lifecycleHooks:
+      - {targetType: PAUSE, lifecycleStages: [POST_SCALE_UP]}
+"""
+
+
+def test_promote_continues_an_ecs_deployment_held_by_a_pause_hook(
+    emulated: Any, tmp_path: Path, run_controller: Any
+) -> None:
+    """ECS's blue/green with a PAUSE lifecycle hook after scale-up: the status says Paused
+    and names `promote`; promote is ContinueServiceDeployment with the hook's id, and the
+    deployment goes on to COMPLETED."""
+    endpoint = emulated.endpoint_url
+    repo = tmp_path / "repo"
+    seed_repo(repo, "v1")
+    running = run_controller(endpoint, f"git+file://{repo}")
+    running.wait("v1", lambda: entry(running).get("healthStatus") == "Healthy", timeout=60)
+
+    write_seed(repo, "v2")
+    path = repo / "myapp.yaml"
+    text = path.read_text()
+    start = text.index("  deploymentConfiguration:")
+    path.write_text(
+        text[:start] + PAUSED_BLUE_GREEN + text[text.index("  serviceConnectConfiguration:") :]
+    )
+    commit(repo, "v2 on blue/green with a pause")
+    running.wait(
+        "the pause", lambda: (entry(running).get("rollout") or {}).get("phase") == "Paused"
+    )
+    status = entry(running)
+    assert "ecs-gitops promote myapp" in status["message"], status
+    assert deployments(endpoint)[:1] == ["PRIMARY:IN_PROGRESS:2"]
+    time.sleep(1.0)  # held: nothing moves on its own
+    assert deployments(endpoint)[:1] == ["PRIMARY:IN_PROGRESS:2"]
+
+    result = run_cli("promote", "myapp", "--server", running.url)
+    assert result.returncode == 0, result.stderr
+    assert "continued the ECS deployment of myapp" in result.stdout
+    running.wait(
+        "v2",
+        lambda: (
+            deployments(endpoint) == ["PRIMARY:COMPLETED:2"]
+            and entry(running).get("healthStatus") == "Healthy"
+        ),
+        timeout=60,
+    )
+    again = run_cli("promote", "myapp", "--server", running.url)
+    assert again.returncode == 1
+    assert "no ECS deployment in progress" in again.stderr

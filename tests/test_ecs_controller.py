@@ -59,6 +59,11 @@ async def test_seed_service_connect_on_type_ecs_rolls_v1_v2_then_a_crash_is_roll
     assert _calls(aws, "RegisterTaskDefinition") == 1
     assert _calls(aws, "UpdateService") == 1
     assert str(status.task_definition).endswith("myapp:2")
+    announced = [(n.type, n.strategy) for n in outcome.notices]
+    assert announced == [
+        ("rollout_started", "ecsRolling"),
+        ("rollout_succeeded", "ecsRolling"),
+    ], announced
 
     write_seed(root, "v3-crashloop")  # its tasks exit 1 soon after they start
     seen: list[str] = []
@@ -155,3 +160,32 @@ async def test_a_restart_mid_deployment_resumes_without_a_second_update_service(
     assert (status.sync_status, status.health_status) == ("Synced", "Healthy"), status.message
     assert _calls(aws, "UpdateService") == 0
     assert _calls(aws, "RegisterTaskDefinition") == 0
+
+
+async def test_removing_service_connect_from_the_file_turns_it_off_on_the_service(
+    emulated: Any, tmp_path: Path
+) -> None:
+    """A field ECS allows only on its own controller, removed from the file, is reset the
+    way UpdateService resets it (serviceConnectConfiguration {enabled: false}), in the one
+    UpdateService of the revision; the service is then in sync, not updated again."""
+    endpoint = emulated.endpoint_url
+    root = write_seed(tmp_path / "src", "v1")
+    outcome, _ = await sync_with(endpoint, root, within=30)
+    assert service_status(outcome).ready
+
+    path = root / "myapp.yaml"
+    text = path.read_text()
+    start = text.index("  serviceConnectConfiguration:")
+    path.write_text(text[:start] + text[text.index("  tags: {app: myapp}") :])
+    outcome, aws = await sync_with(endpoint, root, within=30, revision="no-mesh")
+    status = service_status(outcome)
+    assert (status.sync_status, status.health_status) == ("Synced", "Healthy"), status.message
+    assert _calls(aws, "UpdateService") == 1
+    assert _calls(aws, "RegisterTaskDefinition") == 0
+    live = ecs(endpoint).describe_services(cluster="mesh-cluster", services=["myapp"])
+    primary = live["services"][0]["deployments"][0]
+    assert not primary.get("serviceConnectConfiguration", {}).get("enabled"), primary
+
+    outcome, aws = await sync_with(endpoint, root, within=10, revision="no-mesh")
+    assert service_status(outcome).ready
+    assert aws.stats.total(mutating=True) == 0

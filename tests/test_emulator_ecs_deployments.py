@@ -518,3 +518,45 @@ def test_controller_switch_keeps_the_tasks_and_ecs_refusals(ecs: Any) -> None:
         "InvalidParameterException",
         "multiple tasksets",
     )
+
+
+@pytest.mark.parametrize("action", ["CONTINUE", "ROLLBACK"])
+def test_a_pause_hook_holds_the_deployment_until_continue_service_deployment(
+    ecs: Any, action: str
+) -> None:
+    """ECS's PAUSE lifecycle hook: AWAITING_ACTION with a hookId in lifecycleHookDetails,
+    the deployment held at the stage; ContinueServiceDeployment CONTINUE goes on to
+    COMPLETED, ROLLBACK returns to the previous revision; a hook not awaiting is refused."""
+    settings = {
+        "strategy": "BLUE_GREEN",
+        "bakeTimeInMinutes": 0,
+        "lifecycleHooks": [{"targetType": "PAUSE", "lifecycleStages": ["POST_SCALE_UP"]}],
+    }
+    cluster, describe = ecs_service(ecs, 2)
+    v1 = settle(describe)["taskDefinition"]
+    v2 = register(ecs, "v2")
+    ecs.update_service(
+        cluster=cluster, service="myapp", taskDefinition=v2, deploymentConfiguration=settings
+    )
+
+    def record() -> dict[str, Any]:
+        return service_deployments(ecs, cluster)[0]
+
+    held, _ = wait_for(record, lambda r: bool(r.get("lifecycleHookDetails")), timeout=15)
+    [hook] = held["lifecycleHookDetails"]
+    assert (hook["targetType"], hook["status"]) == ("PAUSE", "AWAITING_ACTION")
+    assert held["lifecycleStage"] == "SCALE_UP"
+    time.sleep(0.5)
+    assert record()["status"] == "IN_PROGRESS"
+    assert record()["lifecycleStage"] == "SCALE_UP"  # held
+
+    arn = held["serviceDeploymentArn"]
+    with pytest.raises(ClientError, match="not awaiting action"):
+        ecs.continue_service_deployment(serviceDeploymentArn=arn, hookId="nope")
+    ecs.continue_service_deployment(serviceDeploymentArn=arn, hookId=hook["hookId"], action=action)
+    wait_for(describe, completed_on(v2 if action == "CONTINUE" else v1), timeout=15)
+    done = service_deployments(ecs, cluster)[0]
+    assert done["status"] == ("SUCCESSFUL" if action == "CONTINUE" else "ROLLBACK_SUCCESSFUL")
+    assert done["lifecycleHookDetails"][0]["status"] == "SUCCEEDED"
+    with pytest.raises(ClientError, match="not awaiting action"):
+        ecs.continue_service_deployment(serviceDeploymentArn=arn, hookId=hook["hookId"])

@@ -13,7 +13,10 @@ lifecycle stages, completion, rollback). What ECS documents, and this follows:
 - BLUE_GREEN, LINEAR and CANARY scale the new revision to the full count first, then shift
   production traffic (all at once; stepPercent per stepBakeTimeInMinutes; canaryPercent for
   canaryBakeTimeInMinutes, then the rest), bake for bakeTimeInMinutes with the old revision
-  still running, and clean it up. Lifecycle hooks are recorded, never invoked. A minute
+  still running, and clean it up. A lifecycle hook of targetType PAUSE holds the deployment
+  at its stages (lifecycleHookDetails: AWAITING_ACTION) until ContinueServiceDeployment
+  names its hookId (CONTINUE goes on, ROLLBACK rolls back); AWS_LAMBDA hooks are recorded,
+  never invoked (there is no Lambda here), and pass. A minute
   lasts task_start_delay x minute_factor here, so tests bake in a fraction of a second.
 - The circuit breaker counts tasks of the new deployment that fail (never start, crash, fail
   health checks) until one is healthy; it trips at thresholdConfiguration (default
@@ -123,6 +126,8 @@ class Record:
     """Deployment id that runs the rollback (the stop or breaker's), once it started."""
     requested: str | None = None
     """ROLLBACK or ABORT, asked by StopServiceDeployment and acted on at the next tick."""
+    hook_details: list[dict[str, Any]] = field(default_factory=list)
+    """lifecycleHookDetails: one per PAUSE hook and stage it reached, with its hookId."""
 
     @property
     def strategy(self) -> str:
@@ -379,8 +384,12 @@ class EcsDeployments:
         elapsed = now - record.stage_since
         settings = record.configuration
         stage = record.stage or "SCALE_UP"
+        if _paused(record, HOOKS_BEFORE.get(stage, ())):
+            return
         if stage == "SCALE_UP":
             if self._settled(owned[primary["id"]]) < service.desired_count:
+                return
+            if _paused(record, ("POST_SCALE_UP",)):
                 return
         elif stage == "PRODUCTION_TRAFFIC_SHIFT":
             if record.strategy == LINEAR:
@@ -549,6 +558,10 @@ def describe(service: Service, record: Record) -> dict[str, Any]:
     }
     if shifting:
         result["lifecycleStage"] = record.stage
+    if record.hook_details:
+        result["lifecycleHookDetails"] = [
+            {k: v for k, v in d.items() if k != "key"} for d in record.hook_details
+        ]
     return result
 
 
@@ -593,6 +606,55 @@ def _deployment(service: Service, fields: dict[str, Any]) -> dict[str, Any]:
         if fields.get(name):
             deployment[name] = fields[name]
     return deployment
+
+
+HOOKS_BEFORE: dict[str, tuple[str, ...]] = {
+    "TEST_TRAFFIC_SHIFT": ("TEST_TRAFFIC_SHIFT",),
+    "POST_TEST_TRAFFIC_SHIFT": ("POST_TEST_TRAFFIC_SHIFT",),
+    "PRODUCTION_TRAFFIC_SHIFT": ("PRE_PRODUCTION_TRAFFIC_SHIFT", "PRODUCTION_TRAFFIC_SHIFT"),
+    "POST_PRODUCTION_TRAFFIC_SHIFT": ("POST_PRODUCTION_TRAFFIC_SHIFT",),
+}
+"""The hook stages run on entering a deployment stage, before its work (POST_SCALE_UP
+runs once SCALE_UP's tasks are healthy)."""
+
+
+def _paused(record: Record, stages: tuple[str, ...]) -> bool:
+    """Whether a PAUSE hook of these stages holds the deployment: a hook reached for the
+    first time is AWAITING_ACTION (and gets its hookId); one continued has SUCCEEDED."""
+    hooks = record.configuration.get("lifecycleHooks") or []
+    for stage in stages:
+        for index, hook in enumerate(hooks):
+            if hook.get("targetType") != "PAUSE" or stage not in (
+                hook.get("lifecycleStages") or []
+            ):
+                continue
+            key = f"{index}:{stage}"
+            detail = next((d for d in record.hook_details if d["key"] == key), None)
+            if detail is None:
+                detail = {
+                    "key": key,
+                    "hookId": mock_random.get_random_hex(16),
+                    "targetType": "PAUSE",
+                    "status": "AWAITING_ACTION",
+                }
+                record.hook_details.append(detail)
+                record.updated_at = utcnow()
+            if detail["status"] == "AWAITING_ACTION":
+                return True
+    return False
+
+
+def continue_deployment(record: Record, hook_id: str, action: str) -> bool:
+    """ContinueServiceDeployment: False when no hook of record awaits action under hook_id."""
+    detail = next((d for d in record.hook_details if d["hookId"] == hook_id), None)
+    if detail is None or detail["status"] != "AWAITING_ACTION" or record.status != "IN_PROGRESS":
+        return False
+    detail["status"] = "SUCCEEDED"
+    record.updated_at = utcnow()
+    if action == "ROLLBACK":
+        record.requested = "ROLLBACK"
+        record.set("ROLLBACK_REQUESTED")
+    return True
 
 
 def _find(service: Service, deployment_id: str) -> dict[str, Any] | None:

@@ -9,8 +9,9 @@ as serviceConnectConfiguration appear only on deployments[]). On an ECS-controll
 new task definition, a changed revision field or forceNewDeployment starts a deployment
 (deployments.py); a deploymentController change converts the running tasks in place (the
 deployment becomes the primary task set, or the primary task set the deployment), so not one
-task stops. ListServiceDeployments, DescribeServiceDeployments and StopServiceDeployment are
-added as new response methods; their results are shaped by botocore's model.
+task stops. ListServiceDeployments, DescribeServiceDeployments, StopServiceDeployment and
+ContinueServiceDeployment are added as new response methods; their results are shaped by
+botocore's model.
 """
 
 from __future__ import annotations
@@ -76,6 +77,7 @@ class ServiceApi:
             "list_service_deployments": _list_service_deployments,
             "describe_service_deployments": _describe_service_deployments,
             "stop_service_deployment": _stop_service_deployment,
+            "continue_service_deployment": _continue_service_deployment,
         }
         for name, method in methods.items():
             self._originals[name] = Response.__dict__.get(name)
@@ -231,6 +233,22 @@ def _stop_service_deployment(response: Response) -> ActionResult:
         )
     record.requested = stop_type
     record.set("ROLLBACK_REQUESTED" if stop_type == "ROLLBACK" else "STOP_REQUESTED")
+    return ActionResult({"serviceDeploymentArn": arn})
+
+
+def _continue_service_deployment(response: Response) -> ActionResult:
+    params = plain(response._get_params())
+    arn = str(params["serviceDeploymentArn"])
+    located = _locate(response.ecs_backend, arn)
+    if located is None:
+        raise ServiceDeploymentNotFoundException(f"The service deployment {arn} does not exist.")
+    hook_id = str(params["hookId"])
+    if not deployments.continue_deployment(
+        located[1], hook_id, str(params.get("action") or "CONTINUE")
+    ):
+        raise InvalidParameterException(
+            f"The lifecycle hook {hook_id} of service deployment {arn} is not awaiting action."
+        )
     return ActionResult({"serviceDeploymentArn": arn})
 
 

@@ -43,6 +43,7 @@ from controller.aws.models import LiveService
 from controller.aws.tasks import RunTaskFailed, StandaloneTask, Tasks, console_url
 from controller.notify.events import Event
 from controller.reconcile.context import Context, cluster_name
+from controller.reconcile.deployers import deployer_for
 from controller.reconcile.rollout.base import FAILED_TAG, tag_safe
 from controller.reconcile.taskset import DesiredTaskSet, ensure_task_definition
 
@@ -261,7 +262,7 @@ def rollout_started(ctx: Context, svc: EcsService, message: str) -> Event:
         ctx.revision,
         message,
         ctx.clock(),
-        strategy=svc.spec.deployment.strategy,
+        strategy=deployer_for(svc.spec).strategy(svc.spec),
     )
 
 

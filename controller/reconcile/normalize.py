@@ -514,6 +514,14 @@ _ECS_ONLY = (
     "vpcLatticeConfigurations",
 )
 
+ECS_OFF: dict[str, Any] = {
+    "serviceConnectConfiguration": {"enabled": False},
+    "volumeConfigurations": [],
+    "vpcLatticeConfigurations": [],
+}
+"""What UpdateService takes to turn off a deployment-level field the file no longer sets
+(ECS keeps a field the request leaves out). A live value equal to it is off."""
+
 
 def compare_ecs_service(
     spec: EcsServiceSpec, live: LiveService
@@ -524,8 +532,9 @@ def compare_ecs_service(
     Service-level fields as compare_service reads them; deployment-level fields
     (DEPLOYMENT_FIELDS) from the PRIMARY deployment. ECS's own settings (deployment
     configuration, Service Connect, ...) are compared on what the spec gives: ECS fills
-    in the rest (a circuit breaker off, a default log level), which is not drift; one the
-    spec leaves out is not managed.
+    in the rest (a circuit breaker off, a default log level), which is not drift. One the
+    spec leaves out is not managed, except those ECS_OFF turns off: Service Connect, volumes
+    or VPC Lattice left on the service after the file dropped them differ.
     """
     have, desired = compare_service(spec, live)
     primary = live.primary_deployment
@@ -551,11 +560,13 @@ def compare_ecs_service(
     }
     for key in _ECS_ONLY:
         want = prune(wanted.get(key))
-        if _empty(want):
-            continue
-        desired[key] = want
         value = shown[key]
         got = prune(value.to_api() if isinstance(value, Model) else value)
+        if _empty(want):
+            if key in ECS_OFF and not _empty(got) and got != ECS_OFF[key]:
+                have[key] = got  # still on: the file turned it off
+            continue
+        desired[key] = want
         have[key] = want if _covers(got, want) else got
     return _clean(have), _clean(desired)
 

@@ -16,7 +16,9 @@ throttled read can never look like a rotation.
 
 Each task set the rollout creates records a digest per secret name (SECRETS_TAG, never a
 version or value), so when the next task set differs only because a version moved, the
-rollout driver names the secrets (rotated_secrets) in its status, log and events.
+rollout driver names the secrets (rotated_secrets) in its status, log and events. On ECS's
+own controller there is no task set: the service carries SECRETS_TAG for the deployment it
+asked for, and a rotation is one UpdateService with forceNewDeployment (deployers/ecs.py).
 """
 
 from __future__ import annotations
@@ -38,7 +40,8 @@ from controller.reconcile.context import Context
 from controller.reconcile.taskset import DesiredTaskSet
 
 SECRETS_TAG = f"{TAG_PREFIX}secret-versions"
-"""Task set tag: `name=digest` per secret, so a later rollout can say which one rotated."""
+"""Task set (or, type ECS, service) tag: `name=digest` per secret, so a later rollout can
+say which one rotated."""
 CACHE_SECONDS = 15.0
 DocPath = tuple[str | int, ...]
 

@@ -41,7 +41,6 @@ from controller.reconcile.rollout.base import RolloutInput, Step
 from controller.reconcile.rollout.state import ROLLOUT_TAG
 from controller.reconcile.secrets import desired_task_set
 from controller.reconcile.status import conditions_for, set_cost
-from controller.reconcile.taskset import DesiredTaskSet
 from controller.runtime.writer import Stamp
 
 log = structlog.get_logger(__name__)
@@ -152,11 +151,9 @@ async def reconcile_service(svc: EcsService, ctx: Context) -> Result:
         status.message = status.message.replace("would update", "updated")
         return _finish(status, requeue_after=0, changed=True)
 
-    want = (
-        await adopt.adopt_task_set(ecs, svc, live, await desired_task_set(ctx, region, spec, live))
-        if spec.controller == "EXTERNAL"  # ECS deploys a revision, not a secret's version
-        else DesiredTaskSet.from_spec(spec, identity=ctx.identity)
-    )
+    want = await desired_task_set(ctx, region, spec, live)  # with its secrets' versions
+    if spec.controller == "EXTERNAL":
+        want = await adopt.adopt_task_set(ecs, svc, live, want)
     signals = Signals(ctx.aws, region)
     hook_tasks = hooks.tasks_for(svc, ctx)
     pre = await hooks.reconcile_pre_sync(ctx, svc, hook_tasks, live, want)
@@ -172,7 +169,10 @@ async def reconcile_service(svc: EcsService, ctx: Context) -> Result:
                 ecs, want.task_definition.family, in_use, ctx.keep_revisions, ctx.instance
             )
         result = _from_step(status, step)
-        if step.rollout.phase == "Creating" and step.changed and not spec.hooks.pre_sync:
+        # a rollout's first step: its new task set, or the UpdateService asking ECS for it
+        # (after preSync hooks, their first run announced it)
+        first = step.rollout.phase in ("Creating", "Deploying")
+        if first and step.changed and not spec.hooks.pre_sync:
             result.notices.append(hooks.rollout_started(ctx, svc, step.message))
         return result
 

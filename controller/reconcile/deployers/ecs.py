@@ -7,6 +7,9 @@ PRIMARY deployment, as ECS reports them there):
      IN_PROGRESS                      -> Progressing (Paused when a PAUSE lifecycle hook
                                          waits for `promote`: ContinueServiceDeployment)
      FAILED                           -> Degraded with ECS's reason, recorded (once)
+     COMPLETED, a secret rotated      -> one UpdateService with forceNewDeployment (the
+                                         versions are kept in SECRETS_TAG, written with
+                                         DEPLOYING_TAG: asked once)
      COMPLETED, service fields differ -> one UpdateService with them (no new deployment)
      COMPLETED                        -> report success once, clear the in-flight tag
   it is not, and:
@@ -37,7 +40,12 @@ from controller.aws.models import LiveDeployment, LiveService, LiveServiceDeploy
 from controller.errors import AwsError
 from controller.reconcile.context import Context
 from controller.reconcile.deployers.base import Settled, create_params
-from controller.reconcile.normalize import DEPLOYMENT_FIELDS, canonical_json, compare_ecs_service
+from controller.reconcile.normalize import (
+    DEPLOYMENT_FIELDS,
+    ECS_OFF,
+    canonical_json,
+    compare_ecs_service,
+)
 from controller.reconcile.result import RolloutEvent, RolloutResult
 from controller.reconcile.rollout.base import (
     FAILED_REASON_TAG,
@@ -47,6 +55,7 @@ from controller.reconcile.rollout.base import (
     tag_safe,
 )
 from controller.reconcile.rollout.state import ABORT_TAG, aborted
+from controller.reconcile.secrets import SECRETS_TAG, rotation_reason, secret_versions_tag
 from controller.reconcile.taskset import (
     DesiredTaskSet,
     ensure_task_definition,
@@ -95,8 +104,9 @@ _RESET: dict[str, Any] = {
     "placementStrategy": [],
     "loadBalancers": [],
     "serviceRegistries": [],
+    **ECS_OFF,
 }
-"""What a field the spec no longer sets goes back to (ECS's default)."""
+"""What a field the spec no longer sets goes back to (ECS's default, or off)."""
 
 
 def revision_of(spec: EcsServiceSpec, want: DesiredTaskSet) -> str:
@@ -210,9 +220,15 @@ class EcsDeployer:
             return await self._failed(r, status, revision, reason, "rolled_back")
         return await self._deploy(r, status, revision)
 
-    async def _deploy(self, r: RolloutInput, status: RolloutStatus, revision: str) -> Step:
-        """The one UpdateService of a revision: the task definition and every changed field."""
+    async def _deploy(
+        self, r: RolloutInput, status: RolloutStatus, revision: str, rotated: str | None = None
+    ) -> Step:
+        """The one UpdateService of a revision: the task definition and every changed field;
+        forceNewDeployment when only a secret's version moved (rotated says which)."""
         changes = _changes(r.service, r.live)
+        if rotated is not None:
+            changes["forceNewDeployment"] = True
+            status.reason = rotated
         want = r.want
         hints = [d.task_definition for d in r.live.deployments if d.task_definition]
         status.phase = "Deploying"
@@ -236,14 +252,15 @@ class EcsDeployer:
             identity=want.identity,
         )
         await r.ecs.update_service(r.cluster, r.name, taskDefinition=arn, **changes)
-        await r.ecs.tag(r.live.service_arn, {DEPLOYING_TAG: revision})
+        await r.ecs.tag(r.live.service_arn, _in_flight(r, revision))
         stale = [t for t in (FAILED_TAG, FAILED_REASON_TAG, ABORT_TAG) if t in r.live.tags]
         await r.ecs.untag(r.live.service_arn, stale)  # a new revision clears an old failure
         log.info("ecs_deployment_requested", task_definition=arn, fields=sorted(changes))
         status.started_at = r.ctx.clock()
+        why = f" ({rotated})" if rotated else ""
         return Step(
             status,
-            message=f"asked ECS to deploy {arn.rsplit('/', 1)[-1]}",
+            message=f"asked ECS to deploy {arn.rsplit('/', 1)[-1]}{why}",
             requeue_after=2.0,
             changed=True,
         )
@@ -257,7 +274,7 @@ class EcsDeployer:
             if aborted(live.tags, r.want.external_id) or aborted(live.tags, revision):
                 return await self._abort(r, status, revision)
             if not tagged and not r.ctx.dry_run:  # the UpdateService's caller died: resume
-                await r.ecs.tag(live.service_arn, {DEPLOYING_TAG: revision})
+                await r.ecs.tag(live.service_arn, _in_flight(r, revision))
             return await _progress(r, primary, status)
         if primary.rollout_state == "FAILED":
             if live.tags.get(FAILED_TAG) == revision:
@@ -267,6 +284,9 @@ class EcsDeployer:
             reason = primary.rollout_state_reason or "ECS reports the deployment FAILED"
             return await self._failed(r, status, revision, reason, "failed")
         changes = _changes(r.service, live)
+        rotated = await self._rotation(r, primary)
+        if rotated is not None:
+            return await self._deploy(r, status, revision, rotated)
         if changes:
             status.phase = "Updating"
             if r.ctx.dry_run:
@@ -299,6 +319,22 @@ class EcsDeployer:
             changed=True,
             events=[event],
         )
+
+    async def _rotation(self, r: RolloutInput, primary: LiveDeployment) -> str | None:
+        """Why the completed deployment must start again: a secret it read has a new
+        version ("secret rotated: <names>"); None otherwise. A service that has no record
+        of its versions yet (created before they were tracked) gets one, and no rollout."""
+        versions = r.want.secret_versions
+        if not versions or (r.ctx.dry_run and SECRETS_TAG not in r.live.tags):
+            return None
+        region = r.ctx.region_of(r.service.spec.region)
+        if SECRETS_TAG not in r.live.tags:
+            await r.ecs.tag(r.live.service_arn, secret_versions_tag(versions, region))
+            return None
+        reason = rotation_reason(r.live.tags, versions, region)
+        if reason is not None:
+            log.info("secret_rotated", reason=reason, deployment=primary.id)
+        return reason
 
     async def _abort(self, r: RolloutInput, status: RolloutStatus, revision: str) -> Step:
         arn = r.live.current_service_deployment
@@ -345,6 +381,13 @@ class EcsDeployer:
             changed=True,
             events=[event],
         )
+
+
+def _in_flight(r: RolloutInput, revision: str) -> dict[str, str]:
+    """The tags of a revision ECS was asked for: the revision and the secret versions its
+    tasks start with (what a later rotation is measured against)."""
+    region = r.ctx.region_of(r.service.spec.region)
+    return {DEPLOYING_TAG: revision, **secret_versions_tag(r.want.secret_versions, region)}
 
 
 def _counts(d: LiveDeployment) -> TaskCounts:

@@ -24,6 +24,7 @@ from typing import Any
 import pytest
 import yaml
 
+from controller.observability.metrics import ROLLOUT_RESULTS, STRATEGIES
 from tests.conftest import REPO, free_port
 from tests.controller_process import Running, commit, git, quickstart_repo, set_image, stop
 
@@ -157,7 +158,10 @@ def test_prometheus_scrapes_the_controller(
     )
     assert {r["metric"]["kind"] for r in reconciles} >= {"EcsCluster", "EcsService"}
     zeros = prometheus.query("ecs_gitops_rollouts_total")
-    assert len(zeros) == 12  # every strategy x result, from the first scrape
+    # every strategy x result, from the first scrape (ours and ECS's own)
+    assert {(z["metric"]["strategy"], z["metric"]["result"]) for z in zeros} == {
+        (strategy, result) for strategy in STRATEGIES for result in ROLLOUT_RESULTS
+    }
 
     ctl.wait("myapp synced", lambda: (ctl.resource("myapp") or {}).get("syncStatus") == "Synced")
     set_image(repo, "v2")

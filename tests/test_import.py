@@ -377,3 +377,217 @@ async def test_an_adopted_ecs_service_switched_to_external_keeps_serving(
     assert len(service["taskSets"]) == 1
     assert "ecs:CreateTaskSet" not in mutating(aws)
     assert "ecs:RegisterTaskDefinition" not in mutating(aws)
+
+
+# as the console's "Create new task definition" form writes one: every list spelled out
+# empty, a named port with appProtocol, awslogs in non-blocking mode, a runtime platform
+def console_task_definition(family: str, image: str, *, port: int | None = 80) -> dict[str, Any]:
+    container: dict[str, Any] = {
+        "name": family,
+        "image": image,
+        "cpu": 0,
+        "portMappings": []
+        if port is None
+        else [
+            {
+                "name": f"{family}-{port}-tcp",
+                "containerPort": port,
+                "hostPort": port,
+                "protocol": "tcp",
+                "appProtocol": "http",
+            }
+        ],
+        "essential": True,
+        "environment": [],
+        "environmentFiles": [],
+        "mountPoints": [],
+        "volumesFrom": [],
+        "ulimits": [],
+        "logConfiguration": {
+            "logDriver": "awslogs",
+            "options": {
+                "awslogs-group": f"/ecs/{family}",
+                "mode": "non-blocking",
+                "awslogs-create-group": "true",
+                "max-buffer-size": "25m",
+                "awslogs-region": REGION,
+                "awslogs-stream-prefix": "ecs",
+            },
+            "secretOptions": [],
+        },
+        "systemControls": [],
+    }
+    return {
+        "family": family,
+        "containerDefinitions": [container],
+        "executionRoleArn": f"arn:aws:iam::{ACCOUNT}:role/ecsTaskExecutionRole",
+        "networkMode": "awsvpc",
+        "requiresCompatibilities": ["FARGATE"],
+        "cpu": "512",
+        "memory": "1024",
+        "runtimePlatform": {"cpuArchitecture": "X86_64", "operatingSystemFamily": "LINUX"},
+    }
+
+
+def ecs_service(endpoint: str, name: str, task_definition: str, **extra: Any) -> None:
+    """A service on ECS's own controller as the console creates one: the circuit breaker
+    with rollback on, 100/200, a capacity provider strategy instead of a launch type."""
+    client(endpoint).create_service(
+        cluster="team",
+        serviceName=name,
+        taskDefinition=task_definition,
+        desiredCount=extra.pop("desiredCount", 2),
+        capacityProviderStrategy=[{"capacityProvider": "FARGATE", "weight": 1, "base": 0}],
+        platformVersion="LATEST",
+        networkConfiguration={
+            "awsvpcConfiguration": {**NETWORK["awsvpcConfiguration"], "assignPublicIp": "ENABLED"}
+        },
+        deploymentConfiguration=extra.pop(
+            "deploymentConfiguration",
+            {
+                "deploymentCircuitBreaker": {"enable": True, "rollback": True},
+                "maximumPercent": 200,
+                "minimumHealthyPercent": 100,
+            },
+        ),
+        schedulingStrategy="REPLICA",
+        enableECSManagedTags=True,
+        propagateTags="SERVICE",
+        **extra,
+    )
+
+
+async def settled(endpoint: str, names: list[str]) -> None:
+    """Until every ECS-controller service's deployment has COMPLETED: a team's services
+    are imported at rest."""
+    import asyncio
+
+    ecs = client(endpoint)
+    for _ in range(200):
+        services = []
+        for i in range(0, len(names), 10):
+            services += ecs.describe_services(cluster="team", services=names[i : i + 10])[
+                "services"
+            ]
+        if all(
+            d.get("rolloutState", "COMPLETED") == "COMPLETED"
+            and d["runningCount"] == d["desiredCount"]
+            for s in services
+            for d in s.get("deployments", [])
+        ):
+            return
+        await asyncio.sleep(0.1)
+    raise AssertionError(f"not settled: {names}")
+
+
+async def test_import_of_twenty_console_services_then_diff_is_empty_and_sync_only_tags(
+    emulated: Any, tmp_path: Path
+) -> None:
+    """Twenty services as a team that used the console and the CLI has them: ten on task
+    sets (one shared revision, some autoscaled with target tracking and step policies),
+    ten on ECS's own controller (console task definitions, a capacity provider strategy,
+    the circuit breaker, alarms, one with Service Connect in the cluster's namespace, one
+    with ECS's blue/green... left out: it needs a load balancer the emulator does not
+    run). import -> validate 0 -> diff 0 -> sync: TagResource only -> sync: nothing."""
+    from tests.conftest import run_cli
+    from tests.emulated_ecs import sync_with
+
+    endpoint = emulated.endpoint_url
+    ecs = client(endpoint)
+    ecs.create_cluster(
+        clusterName="team",
+        settings=[{"name": "containerInsights", "value": "enabled"}],
+        capacityProviders=["FARGATE", "FARGATE_SPOT"],
+        defaultCapacityProviderStrategy=[{"capacityProvider": "FARGATE", "weight": 1}],
+        serviceConnectDefaults={"namespace": "team"},
+    )
+    api = ecs.register_task_definition(**CONSOLE_TASK_DEFINITION)["taskDefinition"]
+    for i in range(10):
+        external_service(endpoint, "team", f"api-{i}", api["taskDefinitionArn"])
+    for i in (1, 4, 7):
+        autoscale(endpoint, "team", f"api-{i}", step=i == 4)
+
+    web = ecs.register_task_definition(**console_task_definition("web", "nginx:1.27"))
+    worker = ecs.register_task_definition(
+        **console_task_definition("worker", "busybox:1.36", port=None)
+    )
+    web_arn = web["taskDefinition"]["taskDefinitionArn"]
+    worker_arn = worker["taskDefinition"]["taskDefinitionArn"]
+    ecs_names = [f"web-{i}" for i in range(6)] + [f"worker-{i}" for i in range(3)] + ["mesh"]
+    for i in range(6):
+        extra: dict[str, Any] = {}
+        if i == 2:
+            extra["deploymentConfiguration"] = {
+                "deploymentCircuitBreaker": {"enable": True, "rollback": True},
+                "maximumPercent": 150,
+                "minimumHealthyPercent": 50,
+                "alarms": {"alarmNames": ["web-5xx"], "enable": True, "rollback": True},
+            }
+        if i == 3:
+            extra["enableExecuteCommand"] = True
+            extra["tags"] = [{"key": "team", "value": "web"}]
+        ecs_service(endpoint, f"web-{i}", web_arn, **extra)
+    for i in range(3):
+        ecs_service(endpoint, f"worker-{i}", worker_arn, desiredCount=1)
+    autoscale(endpoint, "team", "web-0")
+    autoscale(endpoint, "team", "web-5", step=True)
+    ecs_service(
+        endpoint,
+        "mesh",
+        web_arn,
+        serviceConnectConfiguration={
+            "enabled": True,
+            "services": [
+                {
+                    "portName": "web-80-tcp",
+                    "discoveryName": "mesh",
+                    "clientAliases": [{"port": 80, "dnsName": "mesh"}],
+                }
+            ],
+        },
+    )
+    await settled(endpoint, ecs_names)
+    families_before = {
+        family: ecs.list_task_definitions(familyPrefix=family)["taskDefinitionArns"]
+        for family in ("api", "web", "worker")
+    }
+
+    out = tmp_path / "imported"
+    done = import_cluster(endpoint, out)
+    assert done.returncode == 0, done.stderr
+    assert len(list((out / "services").iterdir())) == 20
+    assert sorted(p.name for p in (out / "task-definitions").iterdir()) == [
+        "api.json",
+        "web.json",
+        "worker.json",
+    ]
+    valid = run_cli("validate", str(out))
+    assert valid.returncode == 0, valid.stdout + valid.stderr
+    diff = run_cli("diff", "--source", str(out), "--endpoint-url", endpoint, "--region", REGION)
+    assert diff.returncode == 0, diff.stdout + diff.stderr
+
+    outcome, aws = await sync_with(endpoint, out)
+    assert outcome.ok, {
+        str(k): s.message for k, s in outcome.statuses.items() if s.sync_status != "Synced"
+    }
+    assert set(mutating(aws)) == {"ecs:TagResource"}, mutating(aws)
+    assert mutating(aws)["ecs:TagResource"] == 20
+    outcome, aws = await sync_with(endpoint, out)
+    assert outcome.ok
+    assert mutating(aws) == {}, mutating(aws)
+
+    names = [f"api-{i}" for i in range(10)] + ecs_names
+    for i in range(0, 20, 10):
+        for service in ecs.describe_services(
+            cluster="team", services=names[i : i + 10], include=["TAGS"]
+        )["services"]:
+            tags = {t["key"]: t["value"] for t in service["tags"]}
+            assert tags["ecs-gitops.dev/managed-by"] == "ecs-gitops", service["serviceName"]
+            running = service.get("taskSets") or service.get("deployments")
+            assert len(running) == 1, service["serviceName"]  # nothing new deployed
+    assert families_before == {
+        family: ecs.list_task_definitions(familyPrefix=family)["taskDefinitionArns"]
+        for family in ("api", "web", "worker")
+    }
+    again = run_cli("diff", "--source", str(out), "--endpoint-url", endpoint, "--region", REGION)
+    assert again.returncode == 0, again.stdout

@@ -24,6 +24,7 @@ from controller.api.service import EcsService
 from controller.aws.ecs import Ecs
 from controller.aws.models import LiveService
 from controller.errors import Conflict
+from controller.reconcile.autoscaling import AUTOSCALING_TAG
 from controller.reconcile.context import Context
 from controller.reconcile.identity import EXTERNAL_ID_PREFIX
 from controller.reconcile.normalize import compare_task_set
@@ -73,6 +74,9 @@ async def take_over(
                 "it is left untouched. To hand it over, set syncPolicy: {adopt: true} in its "
                 "file (`ecs-gitops import` writes it)."
             )
+        if svc.spec.auto_scaling is not None:
+            # its scaling is ours from now on too: one TagResource says both
+            tags = {**tags, AUTOSCALING_TAG: "true"}
         return await _adopt(live, ctx, ecs, tags)
     want = file_controller(svc)
     if live.deployment_controller == want:

@@ -198,7 +198,7 @@ def ecs_controller_fields(live: LiveService) -> dict[str, Any]:
     connect = primary.service_connect_configuration if primary else None
     return {
         "deploymentController": {"type": "ECS"},
-        "deploymentConfiguration": config.to_api() if config else None,
+        "deploymentConfiguration": _deployment_configuration(config.to_api()) if config else None,
         "serviceConnectConfiguration": connect.to_api() if connect else None,
         "vpcLatticeConfigurations": [c.to_api() for c in primary.vpc_lattice_configurations]
         if primary
@@ -208,6 +208,16 @@ def ecs_controller_fields(live: LiveService) -> dict[str, Any]:
         else [],
         "availabilityZoneRebalancing": live.availability_zone_rebalancing,
     }
+
+
+def _deployment_configuration(shown: dict[str, Any]) -> dict[str, Any]:
+    """ECS's deploymentConfiguration as a file says it: alarms that are off and name no
+    alarm are how ECS shows "no alarms" (an empty alarmNames, which ECS's shape requires
+    and a written file would lose), so they are left out."""
+    alarms = shown.get("alarms")
+    if alarms is not None and not alarms.get("enable") and not alarms.get("alarmNames"):
+        shown = {k: v for k, v in shown.items() if k != "alarms"}
+    return shown
 
 
 async def _auto_scaling(

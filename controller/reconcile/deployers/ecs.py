@@ -60,6 +60,7 @@ from controller.reconcile.taskset import (
     DesiredTaskSet,
     ensure_task_definition,
     find_task_definition,
+    holds,
 )
 
 log = structlog.get_logger(__name__)
@@ -402,9 +403,9 @@ async def _runs(r: RolloutInput, primary: LiveDeployment) -> bool:
         return False
     td = await r.ecs.describe_task_definition(primary.task_definition)
     want = r.want
-    return td is not None and want.identity.same_task_definition(
-        td.spec_hash, want.task_definition, want.spec_hash
-    )
+    # holds(): a revision someone else registered (an adopted service's) has no spec-hash
+    # tag and is recognised by its content, as find_task_definition does
+    return td is not None and holds(td, want.task_definition, want.spec_hash, want.identity)
 
 
 async def _service_deployment(r: RolloutInput) -> LiveServiceDeployment | None:

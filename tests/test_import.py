@@ -591,3 +591,158 @@ async def test_import_of_twenty_console_services_then_diff_is_empty_and_sync_onl
     }
     again = run_cli("diff", "--source", str(out), "--endpoint-url", endpoint, "--region", REGION)
     assert again.returncode == 0, again.stdout
+
+
+async def poll_running(endpoint: str, name: str, stop: Any, seen: list[int]) -> None:
+    """Append the service's runningCount every 0.1 s until stop is set."""
+    import asyncio
+
+    ecs = client(endpoint)
+    while not stop.is_set():
+        service = await asyncio.to_thread(
+            lambda: ecs.describe_services(cluster="team", services=[name])["services"][0]
+        )
+        seen.append(service["runningCount"])
+        await asyncio.sleep(0.1)
+
+
+async def test_an_adopted_external_service_switched_to_ecs_keeps_serving(
+    emulated: Any, tmp_path: Path
+) -> None:
+    """EXTERNAL -> ECS in place: one task set, the PRIMARY, becomes ECS's deployment of the
+    same revision; the only change is the UpdateService that switches (no revision, no
+    task set, no second deployment), ECS's deployment is followed to Synced, and the
+    running count never reaches 0."""
+    import asyncio
+
+    from tests.emulated_ecs import sync_with
+
+    endpoint = emulated.endpoint_url
+    ecs = client(endpoint)
+    ecs.create_cluster(clusterName="team")
+    arn = ecs.register_task_definition(**CONSOLE_TASK_DEFINITION)["taskDefinition"][
+        "taskDefinitionArn"
+    ]
+    external_service(endpoint, "team", "api", arn)
+    root = service_file(tmp_path / "src", "api", adopt=True, controller="ECS")
+    seen: list[int] = []
+    stop = asyncio.Event()
+    poller = asyncio.create_task(poll_running(endpoint, "api", stop, seen))
+    for _ in range(100):  # the task set's tasks are running before the take-over
+        if seen and seen[-1] == 2:
+            break
+        await asyncio.sleep(0.1)
+    seen.clear()  # from here on it must never read 0
+    outcome, aws = await sync_with(endpoint, root)
+    stop.set()
+    await poller
+    status = next(iter(outcome.statuses.values()))
+    assert (status.sync_status, status.health_status) == ("Synced", "Healthy"), status.message
+    calls = mutating(aws)
+    assert calls.get("ecs:UpdateService") == 1, calls  # the switch, nothing after it
+    assert not {"ecs:RegisterTaskDefinition", "ecs:CreateTaskSet", "ecs:DeleteTaskSet"} & set(
+        calls
+    ), calls
+    assert min(seen) > 0, seen
+    service = ecs.describe_services(cluster="team", services=["api"])["services"][0]
+    assert service["deploymentController"] == {"type": "ECS"}
+    assert service["taskSets"] == []
+    assert [(d["taskDefinition"], d["rolloutState"]) for d in service["deployments"]] == [
+        (arn, "COMPLETED")
+    ]
+    outcome, aws = await sync_with(endpoint, root, within=5)
+    assert outcome.ok
+    assert mutating(aws) == {}
+
+
+def ecs_controller_service(endpoint: str, name: str, arn: str, **extra: Any) -> None:
+    client(endpoint).create_service(
+        cluster="team",
+        serviceName=name,
+        taskDefinition=arn,
+        desiredCount=2,
+        launchType="FARGATE",
+        networkConfiguration=NETWORK,
+        tags=[{"key": "team", "value": "payments"}],
+        **extra,
+    )
+
+
+async def test_an_ecs_service_with_service_connect_is_not_switched_to_external(
+    emulated: Any, tmp_path: Path
+) -> None:
+    """ECS refuses EXTERNAL for a service using Service Connect: the file that asks for it
+    gets Stalled with that rule and the fix, and nothing is called beyond the adoption's
+    TagResource."""
+    from tests.emulated_ecs import sync_with
+
+    endpoint = emulated.endpoint_url
+    ecs = client(endpoint)
+    ecs.create_cluster(clusterName="team", serviceConnectDefaults={"namespace": "team"})
+    named = json.loads(json.dumps(CONSOLE_TASK_DEFINITION))
+    arn = ecs.register_task_definition(**named)["taskDefinition"]["taskDefinitionArn"]
+    connect = {
+        "enabled": True,
+        "services": [{"portName": "http", "clientAliases": [{"port": 80, "dnsName": "api"}]}],
+    }
+    ecs_controller_service(endpoint, "api", arn, serviceConnectConfiguration=connect)
+    root = service_file(tmp_path / "src", "api", adopt=True, controller="EXTERNAL")
+
+    outcome, aws = await sync_with(endpoint, root, within=5)
+    status = next(iter(outcome.statuses.values()))
+    assert status.sync_status != "Synced"
+    assert "Service Connect" in status.message, status.message
+    assert "Fix: keep deploymentController {type: ECS}" in status.message
+    assert [c.reason for c in status.conditions if c.type == "Stalled"] == ["SwitchBlocked"]
+    assert set(mutating(aws)) <= {"ecs:TagResource"}, mutating(aws)
+    service = ecs.describe_services(cluster="team", services=["api"])["services"][0]
+    assert service["deploymentController"] == {"type": "ECS"}
+
+
+async def test_a_switch_waits_while_ecs_runs_a_deployment(emulated: Any, tmp_path: Path) -> None:
+    """ECS -> EXTERNAL while ECS holds a deployment (a PAUSE lifecycle hook): ECS refuses a
+    controller change mid-deployment, so the status says so and nothing is called."""
+    import asyncio
+
+    from tests.emulated_ecs import sync_with
+
+    endpoint = emulated.endpoint_url
+    ecs = client(endpoint)
+    ecs.create_cluster(clusterName="team")
+    v1 = ecs.register_task_definition(**CONSOLE_TASK_DEFINITION)["taskDefinition"]
+    changed = {
+        **CONSOLE_TASK_DEFINITION,
+        "containerDefinitions": [
+            {**CONSOLE_TASK_DEFINITION["containerDefinitions"][0], "image": "nginx:1.28"}
+        ],
+    }
+    v2 = ecs.register_task_definition(**changed)["taskDefinition"]["taskDefinitionArn"]
+    ecs_controller_service(
+        endpoint,
+        "api",
+        v1["taskDefinitionArn"],
+        deploymentConfiguration={
+            "strategy": "BLUE_GREEN",
+            "lifecycleHooks": [{"targetType": "PAUSE", "lifecycleStages": ["POST_SCALE_UP"]}],
+        },
+    )
+    ecs.update_service(cluster="team", service="api", taskDefinition=v2)
+    for _ in range(100):
+        deployments = ecs.describe_services(cluster="team", services=["api"])["services"][0][
+            "deployments"
+        ]
+        if len(deployments) == 2:
+            break
+        await asyncio.sleep(0.1)
+    root = service_file(tmp_path / "src", "api", adopt=True, controller="EXTERNAL")
+    (root / "api.json").write_text(json.dumps(changed))
+    await sync_with(endpoint, root, within=3)  # adopts it (tags only)
+
+    outcome, aws = await sync_with(endpoint, root, within=3)
+    status = next(iter(outcome.statuses.values()))
+    assert "while a deployment is in progress" in status.message, status.message
+    assert "Fix: wait for it to complete" in status.message
+    assert mutating(aws) == {}
+    service = ecs.describe_services(cluster="team", services=["api"])["services"][0]
+    assert service["deploymentController"] == {"type": "ECS"}
+    assert len(service["deployments"]) == 2

@@ -25,6 +25,7 @@ from moto.ecs.exceptions import ECSException, InvalidParameterException
 from moto.ecs.models import EC2ContainerServiceBackend, Service, TaskSet
 from moto.ecs.responses import EC2ContainerServiceResponse as Response
 
+from controller.local import deployment_records as records
 from controller.local import deployments
 from controller.local.refusals import check_create, check_update, controller_of
 from controller.local.tasks import TaskBook
@@ -38,7 +39,7 @@ KEPT_ON_CREATE = (
     "enableECSManagedTags",
     "enableExecuteCommand",
     "availabilityZoneRebalancing",
-    *deployments.DEPLOYMENT_ONLY,
+    *records.DEPLOYMENT_ONLY,
 )
 """CreateService fields moto drops and ECS keeps."""
 NOT_FIELDS = frozenset(
@@ -98,10 +99,10 @@ class ServiceApi:
         service = _service(response.ecs_backend, params.get("cluster"), params["serviceName"])
         for name in KEPT_ON_CREATE:
             if params.get(name) is not None:
-                deployments.set_field(service, name, params[name])
+                records.set_field(service, name, params[name])
         if controller_of(service.deployment_controller) == "ECS":
-            settings = deployments.configuration(service)
-            deployments.set_field(service, "deploymentConfiguration", settings)
+            settings = records.configuration(service)
+            records.set_field(service, "deploymentConfiguration", settings)
             service.deployments.clear()  # moto's own, which ignores most of the fields
             if service.task_definition:
                 deployments.start(service)
@@ -113,22 +114,22 @@ class ServiceApi:
         service = _service(backend, params.get("cluster"), params["service"])
         given = {k: v for k, v in params.items() if v is not None}
         check_update(service, given)
-        before = deployments.revision_fields(service)
-        settings = deployments.get_field(service, "deploymentConfiguration") or {}
+        before = records.revision_fields(service)
+        settings = records.get_field(service, "deploymentConfiguration") or {}
         current = controller_of(service.deployment_controller)
         result: ActionResult = self._originals["update_service"](response)
         for name, value in given.items():
             if name not in NOT_FIELDS:
-                deployments.set_field(service, name, value)
+                records.set_field(service, name, value)
         if "deploymentConfiguration" in given:
             merged = {**settings, **given["deploymentConfiguration"]}
-            deployments.set_field(service, "deploymentConfiguration", merged)
+            records.set_field(service, "deploymentConfiguration", merged)
         wanted = controller_of(given.get("deploymentController") or {"type": current})
         service.deployment_controller = {"type": current}
         if wanted != current:
             self._switch(backend, service, current, wanted)
         elif wanted == "ECS":
-            changed = deployments.revision_fields(service) != before
+            changed = records.revision_fields(service) != before
             if changed or given.get("forceNewDeployment"):
                 deployments.start(service)
         return result
@@ -164,17 +165,17 @@ class ServiceApi:
             task_set.running_count = deployment["runningCount"]  # type: ignore[attr-defined]
             task_set.pending_count = deployment["pendingCount"]  # type: ignore[attr-defined]
             service.task_sets = [task_set]
-            deployments.set_field(service, "deploymentConfiguration", None)
+            records.set_field(service, "deploymentConfiguration", None)
             self._reown(deployment["id"], task_set.id)
             return
         task_set = service.task_sets[0]
         service.task_definition = task_set.task_definition
-        deployments.set_field(service, "networkConfiguration", task_set.network_configuration)
-        deployments.set_field(service, "launchType", task_set.launch_type)
-        deployments.set_field(service, "platformVersion", task_set.platform_version)
+        records.set_field(service, "networkConfiguration", task_set.network_configuration)
+        records.set_field(service, "launchType", task_set.launch_type)
+        records.set_field(service, "platformVersion", task_set.platform_version)
         service.task_sets = []
-        settings = deployments.configuration(service)
-        deployments.set_field(service, "deploymentConfiguration", settings)
+        settings = records.configuration(service)
+        records.set_field(service, "deploymentConfiguration", settings)
         started = deployments.start(service)
         self._reown(task_set.id, started["id"])
 
@@ -190,12 +191,12 @@ def _list_service_deployments(response: Response) -> ActionResult:
     statuses = set(params.get("status") or [])
     window = params.get("createdAt") or {}
     found = []
-    for record in reversed(deployments.history(service).records):
+    for record in reversed(records.history(service).records):
         if statuses and record.status not in statuses:
             continue
         if not _within(record.created_at, window):
             continue
-        found.append(deployments.brief(service, record))
+        found.append(records.brief(service, record))
     limit = int(params.get("maxResults") or 20)
     offset = int(params.get("nextToken") or 0)
     page = found[offset : offset + limit]
@@ -214,7 +215,7 @@ def _describe_service_deployments(response: Response) -> ActionResult:
         if located is None:
             failures.append({"arn": arn, "reason": "MISSING"})
         else:
-            found.append(deployments.describe(*located))
+            found.append(records.describe(*located))
     return ActionResult({"serviceDeployments": found, "failures": failures})
 
 
@@ -243,7 +244,7 @@ def _continue_service_deployment(response: Response) -> ActionResult:
     if located is None:
         raise ServiceDeploymentNotFoundException(f"The service deployment {arn} does not exist.")
     hook_id = str(params["hookId"])
-    if not deployments.continue_deployment(
+    if not records.continue_deployment(
         located[1], hook_id, str(params.get("action") or "CONTINUE")
     ):
         raise InvalidParameterException(
@@ -252,11 +253,9 @@ def _continue_service_deployment(response: Response) -> ActionResult:
     return ActionResult({"serviceDeploymentArn": arn})
 
 
-def _locate(
-    backend: EC2ContainerServiceBackend, arn: str
-) -> tuple[Service, deployments.Record] | None:
+def _locate(backend: EC2ContainerServiceBackend, arn: str) -> tuple[Service, records.Record] | None:
     for service in backend.services.values():
-        for record in deployments.history(service).records:
+        for record in records.history(service).records:
             if record.arn == arn:
                 return service, record
     return None

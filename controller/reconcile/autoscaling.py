@@ -17,7 +17,7 @@ import structlog
 from controller.api.common import TAG_PREFIX
 from controller.api.service import EcsService, StepScalingPolicy, TargetTrackingPolicy
 from controller.aws.autoscaling import resource_id
-from controller.aws.models import LiveService, ScalingPolicy
+from controller.aws.models import LiveService, ScalableTarget, ScalingPolicy
 from controller.reconcile.context import Context
 
 log = structlog.get_logger(__name__)
@@ -89,6 +89,19 @@ def desired_policies(svc: EcsService) -> dict[str, tuple[str, dict[str, Any]]]:
     }
     out.update({p.name: ("StepScaling", step_config(p)) for p in spec.step_scaling})
     return out
+
+
+async def read_live(
+    ctx: Context, region: str, cluster: str, name: str
+) -> tuple[ScalableTarget, list[ScalingPolicy]] | None:
+    """A service's scalable target and its policies as Application Auto Scaling has them,
+    or None without a target: the one reader for diff (plan) and import (snapshot)."""
+    api = ctx.autoscaling(region)
+    rid = resource_id(cluster, name)
+    target = await api.describe_target(rid)
+    if target is None:
+        return None
+    return target, await api.describe_policies(rid)
 
 
 def live_config(policy: ScalingPolicy) -> dict[str, Any] | None:

@@ -15,9 +15,8 @@ from typing import Any
 
 from controller.api import EcsCluster, EcsService, Resource, resource_key
 from controller.api.service import ECS_ONLY_FIELDS
-from controller.aws.autoscaling import resource_id
 from controller.aws.models import LiveService
-from controller.reconcile.autoscaling import comparable, desired_policies, live_config
+from controller.reconcile.autoscaling import comparable, desired_policies, live_config, read_live
 from controller.reconcile.context import Context, cluster_name
 from controller.reconcile.diff import render_diff
 from controller.reconcile.normalize import (
@@ -113,12 +112,10 @@ async def service_docs(
 async def _live_scaling(
     ctx: Context, region: str, cluster: str, name: str
 ) -> dict[str, Any] | None:
-    api = ctx.autoscaling(region)
-    rid = resource_id(cluster, name)
-    target = await api.describe_target(rid)
-    if target is None:
+    found = await read_live(ctx, region, cluster, name)
+    if found is None:
         return None
-    policies = await api.describe_policies(rid)
+    target, policies = found
     return {
         "minCapacity": target.min_capacity,
         "maxCapacity": target.max_capacity,

@@ -20,8 +20,8 @@ from pydantic import ValidationError
 from controller.api import EcsCluster, EcsService
 from controller.api.common import API_VERSION
 from controller.api.ecs_shapes import TaskDefinitionInput
-from controller.aws.autoscaling import resource_id
 from controller.aws.models import LiveCluster, LiveService, ScalingPolicy
+from controller.reconcile.autoscaling import read_live
 from controller.reconcile.context import Context
 from controller.reconcile.normalize import prune, user_tags
 
@@ -223,14 +223,13 @@ def _deployment_configuration(shown: dict[str, Any]) -> dict[str, Any]:
 async def _auto_scaling(
     ctx: Context, region: str, cluster: str, name: str, warnings: list[str]
 ) -> dict[str, Any] | None:
-    api = ctx.autoscaling(region)
-    rid = resource_id(cluster, name)
-    target = await api.describe_target(rid)
-    if target is None:
+    found = await read_live(ctx, region, cluster, name)
+    if found is None:
         return None
+    target, policies = found
     tracking: list[dict[str, Any]] = []
     steps: list[dict[str, Any]] = []
-    for policy in sorted(await api.describe_policies(rid), key=lambda p: p.policy_name):
+    for policy in sorted(policies, key=lambda p: p.policy_name):
         written = _target_tracking(policy) or _step_scaling(policy)
         if isinstance(written, str) or written is None:
             why = written or f"its type {policy.policy_type} is not one ecs-gitops manages"

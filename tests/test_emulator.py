@@ -115,7 +115,6 @@ def external_service(ecs: Any, desired: int = 2) -> tuple[str, str]:
         desiredCount=desired,
         deploymentController={"type": "EXTERNAL"},
         launchType="FARGATE",
-        networkConfiguration=NETWORK,
     )
     return cluster, "myapp"
 

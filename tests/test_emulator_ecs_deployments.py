@@ -351,7 +351,6 @@ def external(ecs: Any, **params: Any) -> str:
         desiredCount=2,
         deploymentController={"type": "EXTERNAL"},
         launchType="FARGATE",
-        networkConfiguration=NETWORK,
         **params,
     )
     return cluster
@@ -448,6 +447,24 @@ def test_external_update_service_takes_only_what_ecs_lets_it(ecs: Any) -> None:
         "InvalidParameterException",
         "TaskDefinition must be blank.",
     )
+    for field, value, words in (
+        ("networkConfiguration", NETWORK, "NetworkConfiguration must be null."),
+        (
+            "loadBalancers",
+            [{"targetGroupArn": "arn:aws:elasticloadbalancing:tg", "containerName": "web"}],
+            "LoadBalancers must be empty or null.",
+        ),
+    ):
+        refused(
+            lambda field=field, value=value: ecs.create_service(
+                cluster=cluster2,
+                serviceName="myapp",
+                deploymentController={"type": "EXTERNAL"},
+                **{field: value},
+            ),
+            "InvalidParameterException",
+            words,
+        )
 
 
 def test_task_set_calls_are_refused_on_ecs_controller_services(ecs: Any) -> None:

@@ -5,6 +5,8 @@ moto's `Service`, raising moto's serializable exceptions so a client sees the er
 message ECS answers with. The rules, from the ECS API reference and the developer guide:
 - Service Connect, VPC Lattice and EBS volume configurations exist only on services that use
   the ECS deployment controller (CreateService / UpdateService on an EXTERNAL service).
+- CreateService on EXTERNAL takes no task definition, network configuration or load
+  balancers: those are each task set's.
 - Task-set calls need the EXTERNAL controller (patches.py raises that one, worded by ECS).
 - UpdateService on an EXTERNAL service updates only the desired count, placement constraints
   and strategies, health check grace period, managed tags and propagate tags (and, since
@@ -85,6 +87,12 @@ def check_create(params: dict[str, Any]) -> None:
         _refuse_ecs_only(params, controller)
         if params.get("taskDefinition"):
             raise InvalidParameterException("TaskDefinition must be blank.")
+        # where the tasks run and what they serve belong to each task set (CreateTaskSet);
+        # ECS's own words, as CloudFormation and Terraform users have quoted them
+        if params.get("networkConfiguration"):
+            raise InvalidParameterException("NetworkConfiguration must be null.")
+        if params.get("loadBalancers"):
+            raise InvalidParameterException("LoadBalancers must be empty or null.")
 
 
 def check_update(service: Service, params: dict[str, Any]) -> None:

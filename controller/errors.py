@@ -102,6 +102,12 @@ class AwsNotFound(AwsTerminal):
     """The named resource does not exist."""
 
 
+class ReadOnlyRefused(AwsTerminal):
+    """A mutating call made where AWS is read-only (a dry run, `diff`, `import`, selfHeal
+    off): refused by the aws layer before it was sent. The reconcilers report what they
+    would do instead, so reaching this is a bug, made loud rather than acted on."""
+
+
 class ReconcileError(EcsGitopsError):
     """The desired state cannot be reached as it stands."""
 

@@ -11,6 +11,13 @@ for reads only: a mutating call whose response was lost may have happened, so it
 never resent blindly; the reconcile loop retries it after reading live state again.
 Batchable describes go through a Coalescer (batching.py). botocore errors become the
 controller.errors tree here and nowhere else.
+
+Read-only is enforced here, where the calls leave: with AwsSettings.read_only (a whole
+process: `diff`, `import`, `sync --dry-run`, `run --dry-run`) or inside `read_only()` (one
+reconcile: a dry-run or selfHeal-off context, and every task it starts, through a
+contextvar), every mutating operation raises ReadOnlyRefused without being sent, and is
+counted in CallStats.refused. The reconcilers still say what they would do; this makes
+that promise hold whatever a reconciler forgets.
 """
 
 from __future__ import annotations
@@ -20,8 +27,9 @@ import random
 import re
 import time
 from collections import Counter
-from collections.abc import Callable, Iterable, Mapping
-from contextlib import AsyncExitStack
+from collections.abc import Callable, Iterable, Iterator, Mapping
+from contextlib import AsyncExitStack, contextmanager
+from contextvars import ContextVar
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
@@ -41,7 +49,14 @@ from botocore.parsers import ResponseParserError
 
 from controller.aws.batching import SPECS, Coalescer, autoscaling_touched, ecs_touched
 from controller.aws.ratelimit import Limit, RateLimits, category, limits_from_env
-from controller.errors import AwsError, AwsNotFound, AwsRetryable, AwsTerminal, AwsThrottled
+from controller.errors import (
+    AwsError,
+    AwsNotFound,
+    AwsRetryable,
+    AwsTerminal,
+    AwsThrottled,
+    ReadOnlyRefused,
+)
 
 log = structlog.get_logger(__name__)
 
@@ -107,6 +122,24 @@ def is_mutating(operation: str) -> bool:
     return MUTATING.match(operation) is not None
 
 
+_read_only: ContextVar[bool] = ContextVar("aws_read_only", default=False)
+
+
+@contextmanager
+def read_only(enabled: bool = True) -> Iterator[None]:
+    """Within this block (and the tasks started in it), AWS is read-only when enabled:
+    every mutating call raises ReadOnlyRefused unsent. A disabled block changes nothing
+    (it never lifts an enclosing read-only)."""
+    if not enabled:
+        yield
+        return
+    token = _read_only.set(True)
+    try:
+        yield
+    finally:
+        _read_only.reset(token)
+
+
 def snake_case(operation: str) -> str:
     return re.sub(r"(?<!^)(?=[A-Z])", "_", operation).lower()
 
@@ -120,6 +153,8 @@ class CallStats:
     are counted apart (`waits`, `wait_seconds`, by service and throttle category)."""
 
     calls: Counter[tuple[str, str, str]] = field(default_factory=Counter)
+    refused: Counter[str] = field(default_factory=Counter)
+    """Mutating calls refused unsent in a read-only scope, by service:operation."""
     listeners: list[Callable[[str, str, str, float], None]] = field(default_factory=list)
     waits: Counter[tuple[str, str]] = field(default_factory=Counter)
     wait_seconds: dict[tuple[str, str], float] = field(default_factory=dict)
@@ -162,6 +197,7 @@ class CallStats:
 
     def reset(self) -> None:
         self.calls.clear()
+        self.refused.clear()
         self.waits.clear()
         self.wait_seconds.clear()
 
@@ -185,6 +221,8 @@ class AwsSettings:
     read_ahead_ttl: float = 2.0
     """Longest a read-ahead answer is kept for the reconcile that asks next; 0 turns
     read-ahead off (concurrent describes are still merged)."""
+    read_only: bool = False
+    """Refuse every mutating call, for the life of these clients (see read_only())."""
 
 
 def map_client_error(service: str, operation: str, exc: ClientError) -> AwsError:
@@ -292,6 +330,12 @@ class AwsClients:
                 names = [arn.rsplit("/", 1)[-1] for arn in response.get("serviceArns", [])]
                 self.expect("ecs", region, str(params["cluster"]), names)
             return response
+        if self.settings.read_only or _read_only.get():
+            self.stats.refused[f"{service}:{operation}"] += 1
+            log.error("aws_call_refused_read_only", service=service, operation=operation)
+            raise ReadOnlyRefused(
+                service, operation, "ReadOnly", "refused unsent: AWS is read-only here (dry run)"
+            )
         self._touched(service, operation, region, params)
         try:
             response = await self._send(service, operation, region, params)

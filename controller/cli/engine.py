@@ -112,8 +112,10 @@ def _emulator_running(addr: str) -> bool:
 
 @asynccontextmanager
 async def aws_session(
-    region: str | None, endpoint_url: str | None, local: bool
+    region: str | None, endpoint_url: str | None, local: bool, *, read_only: bool = False
 ) -> AsyncIterator[AwsClients]:
+    """Clients for one command; read_only: every mutating call is refused unsent (a
+    command that only reads: diff, import, verify, sync --dry-run)."""
     emulator: Any = None
     if local:
         for name in ("AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY"):
@@ -130,7 +132,9 @@ async def aws_session(
                 err=True,
             )
         endpoint_url = f"http://{LOCAL_ADDR}"
-    settings = AwsSettings(region=resolve_region(region, local), endpoint_url=endpoint_url)
+    settings = AwsSettings(
+        region=resolve_region(region, local), endpoint_url=endpoint_url, read_only=read_only
+    )
     try:
         async with AwsClients(settings) as aws:
             yield aws
@@ -174,7 +178,9 @@ def diff(source: str, service: str | None, color: bool | None, **opts: Any) -> N
         return cost.change_line(name, before, after)
 
     async def run() -> int:
-        async with aws_session(opts["region"], opts["endpoint_url"], opts["local"]) as aws:
+        async with aws_session(
+            opts["region"], opts["endpoint_url"], opts["local"], read_only=True
+        ) as aws:
             ctx = Context(aws, instance=opts["instance_name"], dry_run=True)
             differs = False
             changes: list[tuple[str, Decimal]] = []
@@ -234,7 +240,9 @@ def sync(
     result, resources = load_source(source, service, opts)
 
     async def run() -> bool:
-        async with aws_session(opts["region"], opts["endpoint_url"], opts["local"]) as aws:
+        async with aws_session(
+            opts["region"], opts["endpoint_url"], opts["local"], read_only=opts["dry_run"]
+        ) as aws:
             ctx = Context(
                 aws,
                 instance=opts["instance_name"],

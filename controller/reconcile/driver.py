@@ -23,6 +23,7 @@ import structlog
 
 from controller.api import EcsCluster, EcsService, EcsTask, Resource, ResourceKey, resource_key
 from controller.api.status import ResourceStatus
+from controller.aws.client import read_only
 from controller.errors import AwsError, EcsGitopsError, ReconcileError
 from controller.notify.events import Event, from_rollout
 from controller.reconcile.cluster import reconcile_cluster
@@ -44,11 +45,12 @@ async def reconcile_once(resource: Resource, ctx: Context) -> Result:
     """One reconcile of any kind."""
     structlog.contextvars.bind_contextvars(revision=ctx.revision)
     try:
-        if isinstance(resource, EcsCluster):
-            return await reconcile_cluster(resource, ctx)
-        if isinstance(resource, EcsService):
-            return await reconcile_service(resource, ctx)
-        return _task_status(resource, ctx)
+        with read_only(ctx.dry_run):  # the aws layer refuses what a dry run must not do
+            if isinstance(resource, EcsCluster):
+                return await reconcile_cluster(resource, ctx)
+            if isinstance(resource, EcsService):
+                return await reconcile_service(resource, ctx)
+            return _task_status(resource, ctx)
     finally:
         structlog.contextvars.unbind_contextvars("resource", "revision")
 

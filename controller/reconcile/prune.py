@@ -18,6 +18,7 @@ from controller.api import ResourceKey
 from controller.api.common import MANAGED_BY_TAG, SOURCE_TAG
 from controller.api.status import ResourceStatus
 from controller.aws.autoscaling import resource_id
+from controller.aws.client import read_only
 from controller.aws.ecs import Ecs
 from controller.aws.models import LiveService
 from controller.reconcile.context import Context
@@ -72,6 +73,11 @@ async def find_prunable(
 
 
 async def reconcile_prune(key: ResourceKey, ctx: Context) -> Result:
+    with read_only(ctx.dry_run):  # a dry run's prune is refused where the calls leave
+        return await _prune(key, ctx)
+
+
+async def _prune(key: ResourceKey, ctx: Context) -> Result:
     region = ctx.region_of(key.region or None)
     ecs = ctx.ecs(region)
     status = ResourceStatus(

@@ -179,10 +179,15 @@ class _Loader:
     def report(
         self, file: str, line: int, col: int, message: str, severity: checks.Severity = "error"
     ) -> None:
-        diag = Diagnostic(self.show(file), line, col, message, severity)
-        if diag not in self.reported:
-            self.reported.add(diag)
-            self.result.diagnostics.append(diag)
+        self.add(Diagnostic(self.show(file), line, col, message, severity))
+
+    def add(self, *diags: Diagnostic) -> None:
+        """Record diagnostics once each: one problem reached by two paths (a shared task
+        definition file, a reference checked from both ends) is reported once."""
+        for diag in diags:
+            if diag not in self.reported:
+                self.reported.add(diag)
+                self.result.diagnostics.append(diag)
 
     def documents(self, path: str) -> list[Document] | ParseError | SourceFileError:
         """The documents of path, parsed anew: nothing parsed outlives its use, so a load
@@ -289,10 +294,7 @@ class _Loader:
         try:
             resource = model.model_validate(data)
         except ValidationError as exc:
-            for diag in from_validation(exc, doc, self.show(path), model):
-                if diag not in self.reported:
-                    self.reported.add(diag)
-                    self.result.diagnostics.append(diag)
+            self.add(*from_validation(exc, doc, self.show(path), model))
             self.result.rejected[key] = self.show(path)
             return
         self.accept(path, doc, resource)
@@ -304,10 +306,7 @@ class _Loader:
         try:
             config = EcsGitopsNotifications.model_validate(doc.data)
         except ValidationError as exc:
-            for diag in from_validation(exc, doc, shown, EcsGitopsNotifications):
-                if diag not in self.reported:
-                    self.reported.add(diag)
-                    self.result.diagnostics.append(diag)
+            self.add(*from_validation(exc, doc, shown, EcsGitopsNotifications))
             config = None
         previous = self.result.notifications_file
         self.result.notifications_file = shown
@@ -341,11 +340,7 @@ class _Loader:
                     bad.add(item.key)
         if not problems and not bad:
             return
-        for problem in problems:
-            diag = Diagnostic(*problem.item.locate(problem.path), problem.message)
-            if diag not in self.reported:
-                self.reported.add(diag)
-                self.result.diagnostics.append(diag)
+        self.add(*(Diagnostic(*p.item.locate(p.path), p.message) for p in problems))
         for item in [i for i in self.result.loaded if i.key in bad]:
             self.result.rejected[item.key] = item.file
         self.result.loaded = [i for i in self.result.loaded if i.key not in bad]
@@ -434,16 +429,20 @@ class _Loader:
         if target in self.task_definitions:
             known = self.task_definitions[target]
             if known is None:
-                self.report(
-                    path,
-                    mark.line,
-                    mark.col,
-                    f"spec.taskDefinition: {ref!r} is not a valid task definition (see {self.show(target)})",
-                )
+                self.invalid_reference(path, mark.line, mark.col, ref, target)
         else:
             known = self.load_task_definition(path, mark.line, mark.col, ref, target)
             self.task_definitions[target] = known
         return (known[0], target, known[1]) if known is not None else None
+
+    def invalid_reference(self, path: str, line: int, col: int, ref: str, target: str) -> None:
+        """The service's side of a task definition file's problem, reported in that file."""
+        self.report(
+            path,
+            line,
+            col,
+            f"spec.taskDefinition: {ref!r} is not a valid task definition (see {self.show(target)})",
+        )
 
     def load_task_definition(
         self, path: str, line: int, col: int, ref: str, target: str
@@ -454,12 +453,7 @@ class _Loader:
             return None
         if isinstance(docs, ParseError):
             self.report(target, docs.line, docs.col, docs.message)
-            self.report(
-                path,
-                line,
-                col,
-                f"spec.taskDefinition: {ref!r} is not a valid task definition (see {self.show(target)})",
-            )
+            self.invalid_reference(path, line, col, ref, target)
             return None
         real = [d for d in docs if d.data is not None]
         if len(real) != 1 or not isinstance(real[0].data, dict):
@@ -475,12 +469,7 @@ class _Loader:
                 where.col if where else 1,
                 f"a task definition file must hold one mapping (register-task-definition's JSON); this one {what}",
             )
-            self.report(
-                path,
-                line,
-                col,
-                f"spec.taskDefinition: {ref!r} is not a valid task definition (see {self.show(target)})",
-            )
+            self.invalid_reference(path, line, col, ref, target)
             return None
         td_doc = real[0]
         wrapped = td_doc.data.get("taskDefinition")
@@ -494,12 +483,7 @@ class _Loader:
                 "the object under 'taskDefinition', without the fields ECS sets (taskDefinitionArn, "
                 "revision, status, ...)",
             )
-            self.report(
-                path,
-                line,
-                col,
-                f"spec.taskDefinition: {ref!r} is not a valid task definition (see {self.show(target)})",
-            )
+            self.invalid_reference(path, line, col, ref, target)
             return None
         if "apiVersion" in td_doc.data:
             self.report(
@@ -512,16 +496,8 @@ class _Loader:
         try:
             return TaskDefinitionInput.model_validate(td_doc.data), td_doc.origin
         except ValidationError as exc:
-            for diag in from_validation(exc, td_doc, self.show(target), TaskDefinitionInput):
-                if diag not in self.reported:
-                    self.reported.add(diag)
-                    self.result.diagnostics.append(diag)
-            self.report(
-                path,
-                line,
-                col,
-                f"spec.taskDefinition: {ref!r} is not a valid task definition (see {self.show(target)})",
-            )
+            self.add(*from_validation(exc, td_doc, self.show(target), TaskDefinitionInput))
+            self.invalid_reference(path, line, col, ref, target)
             return None
 
     def check_duplicates(self) -> None:

@@ -28,6 +28,7 @@ from controller.reconcile.autoscaling import AUTOSCALING_TAG
 from controller.reconcile.context import Context
 from controller.reconcile.identity import EXTERNAL_ID_PREFIX
 from controller.reconcile.normalize import compare_task_set
+from controller.reconcile.ownership import check_owner
 from controller.reconcile.taskset import DesiredTaskSet, holds
 
 log = structlog.get_logger(__name__)
@@ -58,22 +59,15 @@ async def take_over(
     Raises Conflict when it is not ours to take. tags: the service's desired tags (the
     service reconcile's tag rules), written when it is adopted."""
     what = f"service {live.service_name}"
-    owner = live.managed_by
-    if owner is not None and owner != ctx.instance:
-        raise Conflict(f"{what} is managed by ecs-gitops instance {owner!r}, not {ctx.instance!r}")
+    if live.managed_by is not None:
+        check_owner(live.tags, ctx.instance, what)  # another instance's: a Conflict
     if live.deployment_controller == "CODE_DEPLOY":
         raise Conflict(
             f"{what} uses the CODE_DEPLOY deployment controller, which ecs-gitops does not "
             "drive; move it to ECS's own blue/green (deploymentController ECS, strategy "
             "BLUE_GREEN) to hand it over"
         )
-    if owner is None:
-        if not svc.spec.sync_policy.adopt:
-            raise Conflict(
-                f"{what} exists but was not created by ecs-gitops (no tag {MANAGED_BY_TAG}); "
-                "it is left untouched. To hand it over, set syncPolicy: {adopt: true} in its "
-                "file (`ecs-gitops import` writes it)."
-            )
+    if not check_owner(live.tags, ctx.instance, what, adoptable=svc.spec.sync_policy.adopt):
         if svc.spec.auto_scaling is not None:
             # its scaling is ours from now on too: one TagResource says both
             tags = {**tags, AUTOSCALING_TAG: "true"}

@@ -13,6 +13,7 @@ from controller.api.common import MANAGED_BY_TAG, TAG_PREFIX
 from controller.api.status import ResourceStatus
 from controller.reconcile.context import Context
 from controller.reconcile.normalize import compare_cluster
+from controller.reconcile.ownership import owns
 from controller.reconcile.result import Result
 from controller.reconcile.status import conditions_for
 
@@ -53,7 +54,7 @@ async def reconcile_cluster(cluster: EcsCluster, ctx: Context) -> Result:
         status.message = "created the cluster"
         return _finish(status, requeue_after=0, changed=True)
     have, want = compare_cluster(spec, live)
-    if live.managed_by != ctx.instance:
+    if not owns(live.tags, ctx.instance):
         same = {k: v for k, v in want.items() if k != "tags"} == {
             k: v for k, v in have.items() if k != "tags"
         }

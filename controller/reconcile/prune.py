@@ -15,7 +15,7 @@ from __future__ import annotations
 import structlog
 
 from controller.api import ResourceKey
-from controller.api.common import MANAGED_BY_TAG, SOURCE_TAG
+from controller.api.common import SOURCE_TAG
 from controller.api.status import ResourceStatus
 from controller.aws.autoscaling import resource_id
 from controller.aws.client import read_only
@@ -23,6 +23,7 @@ from controller.aws.ecs import Ecs
 from controller.aws.models import LiveService
 from controller.reconcile.context import Context
 from controller.reconcile.deployers.base import PRUNE_TAG
+from controller.reconcile.ownership import owns
 from controller.reconcile.result import Result
 from controller.reconcile.rollout import claim
 from controller.reconcile.status import conditions_for
@@ -31,7 +32,7 @@ log = structlog.get_logger(__name__)
 
 
 def _prune_tagged(live: LiveService, instance: str) -> bool:
-    return live.tags.get(MANAGED_BY_TAG) == instance and live.tags.get(PRUNE_TAG) == "true"
+    return owns(live.tags, instance) and live.tags.get(PRUNE_TAG) == "true"
 
 
 def other_source(live: LiveService, source_id: str | None) -> str | None:

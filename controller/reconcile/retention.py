@@ -12,8 +12,9 @@ from dataclasses import dataclass
 
 import structlog
 
-from controller.api.common import MANAGED_BY_TAG, SPEC_HASH_TAG
+from controller.api.common import SPEC_HASH_TAG
 from controller.aws.ecs import Ecs
+from controller.reconcile.ownership import owns
 
 log = structlog.get_logger(__name__)
 
@@ -37,7 +38,7 @@ async def enforce_retention(
         live = await ecs.describe_task_definition(arn)
         if live is None or live.family != family:
             continue
-        if live.tags.get(MANAGED_BY_TAG) == instance and SPEC_HASH_TAG in live.tags:
+        if owns(live.tags, instance) and SPEC_HASH_TAG in live.tags:
             ours.append(arn)
     removable = [arn for arn in ours[keep:] if arn not in in_use]
     for arn in removable:

@@ -23,7 +23,7 @@ from __future__ import annotations
 
 import structlog
 
-from controller.api.common import MANAGED_BY_TAG, TAG_PREFIX
+from controller.api.common import TAG_PREFIX
 from controller.api.service import EcsService
 from controller.api.status import ResourceStatus, RolloutStatus, TaskCounts
 from controller.aws.models import LiveService
@@ -34,6 +34,7 @@ from controller.reconcile.autoscaling import reconcile_autoscaling
 from controller.reconcile.context import Context, cluster_name
 from controller.reconcile.deployers import deployer_for
 from controller.reconcile.deployers.base import PRUNE_TAG, desired_tags
+from controller.reconcile.ownership import check_owner
 from controller.reconcile.result import Result, RolloutEvent
 from controller.reconcile.retention import enforce_retention
 from controller.reconcile.rollout import claim
@@ -47,14 +48,7 @@ log = structlog.get_logger(__name__)
 
 
 def ensure_ours(live: LiveService, instance: str, what: str, controller: str = "EXTERNAL") -> None:
-    owner = live.managed_by
-    if owner is None:
-        raise Conflict(
-            f"{what} exists but was not created by ecs-gitops (no tag {MANAGED_BY_TAG}); "
-            "it is left untouched. Delete it, or tag it to hand it over."
-        )
-    if owner != instance:
-        raise Conflict(f"{what} is managed by ecs-gitops instance {owner!r}, not {instance!r}")
+    check_owner(live.tags, instance, what)
     if live.deployment_controller != controller:
         raise Conflict(
             f"{what} uses the {live.deployment_controller} deployment controller and its "

@@ -16,7 +16,7 @@ import os
 import re
 import time
 import urllib.parse
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
@@ -93,6 +93,34 @@ class Wakeup:
             self._event.clear()
             return True
         return False
+
+
+async def poll_until_changed(
+    timeout: float,  # noqa: ASYNC109 (wait_for_change's, passed through)
+    sleep: Callable[[float], Awaitable[bool | None]],
+    due: Callable[[], float],
+    changed: Callable[[], Awaitable[bool]],
+) -> bool:
+    """The wait_for_change loop every source shares: True when a fetch should follow,
+    False when `timeout` seconds pass first.
+
+    It sleeps until the next look is due (due(): a time.monotonic() value) unless sleep()
+    is cut short: True from sleep (trigger()) returns at once, None (an event for the
+    source) looks now as a poll would, False means the time passed. Each look is
+    changed(), which also sets when the next one is due and says True for anything
+    fetch() should see, a failure included (fetch reports it)."""
+    deadline = time.monotonic() + timeout
+    while True:
+        left = deadline - time.monotonic()
+        if left <= 0:
+            return False
+        woke = await sleep(min(max(due() - time.monotonic(), 0.0), left))
+        if woke:
+            return True
+        if woke is False and time.monotonic() < due():
+            continue
+        if await changed():
+            return True
 
 
 _USERINFO = re.compile(r"(?<=://)[^/@\s]*@")
@@ -183,6 +211,7 @@ class DirectorySource:
         self._interval = max(0.05, min(poll_interval, DIRECTORY_POLL_SECONDS))
         self._wakeup = Wakeup()
         self._attempted = False
+        self._next_look = 0.0
         self._last: str | None = None  # None also after a failed fetch
 
     @property
@@ -195,6 +224,7 @@ class DirectorySource:
     async def fetch(self) -> Artifact:
         self._attempted = True
         self._last = None
+        self._next_look = time.monotonic() + self._interval
         revision, tree = await asyncio.to_thread(self._snapshot)
         self._last = revision
         return Artifact(revision=revision, time=None, tree=tree, source=self._display)
@@ -202,21 +232,17 @@ class DirectorySource:
     async def wait_for_change(self, timeout: float) -> bool:  # noqa: ASYNC109 (the protocol's)
         if not self._attempted:
             return True
-        deadline = time.monotonic() + timeout
-        while True:
-            left = deadline - time.monotonic()
-            if left <= 0:
-                return False
-            if await self._wakeup.sleep(min(self._interval, left)):
-                return True
-            try:
-                revision, _ = await asyncio.to_thread(self._snapshot)
-            except SourceNotFound:
-                if self._last is not None:
-                    return True  # it went away: let fetch say so
-                continue  # still missing: fetch already said so
-            if revision != self._last:
-                return True
+        return await poll_until_changed(
+            timeout, self._wakeup.sleep, lambda: self._next_look, self._changed
+        )
+
+    async def _changed(self) -> bool:
+        self._next_look = time.monotonic() + self._interval
+        try:
+            revision, _ = await asyncio.to_thread(self._snapshot)
+        except SourceNotFound:
+            return self._last is not None  # it went away: let fetch say so
+        return revision != self._last
 
     def trigger(self) -> None:
         self._wakeup.set()

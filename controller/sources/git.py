@@ -20,7 +20,7 @@ import urllib.parse
 from pathlib import Path
 
 from controller.errors import SourceError, SourceNotFound
-from controller.sources.base import Artifact, Wakeup, redact_url
+from controller.sources.base import Artifact, Wakeup, poll_until_changed, redact_url
 from controller.sources.budget import MAX_REVISION_BYTES
 from controller.sources.gitcli import (
     REMOTE_TIMEOUT,
@@ -68,6 +68,7 @@ class LocalGitSource:
         self._attempted = False
         self._baseline: tuple[object, ...] = ()
         self._next_poll = 0.0
+        self._next_watch = 0.0
         self._last: Artifact | None = None
 
     @property
@@ -106,25 +107,31 @@ class LocalGitSource:
     async def wait_for_change(self, timeout: float) -> bool:  # noqa: ASYNC109 (the protocol's)
         if not self._attempted:
             return True
-        deadline = time.monotonic() + timeout
-        while True:
-            now = time.monotonic()
-            signature = self._signature()
-            if signature != self._baseline or now >= self._next_poll:
-                self._next_poll = now + self._poll
-                if self._last is None:
-                    return True  # the last fetch failed: retry it
-                try:
-                    if await self._resolve() != self._last.revision:
-                        return True
-                except SourceError:
-                    return True  # let fetch() report it
-                self._baseline = signature
-            left = deadline - time.monotonic()
-            if left <= 0:
-                return False
-            if await self._wakeup.sleep(min(WATCH_SECONDS, left)):
+        return await poll_until_changed(
+            timeout,
+            self._wakeup.sleep,
+            lambda: min(self._next_watch, self._next_poll),
+            self._changed,
+        )
+
+    async def _changed(self) -> bool:
+        """The ref files are stat()ed every WATCH_SECONDS; the ref is resolved when they
+        moved, and every poll interval in any case (a change they would not show)."""
+        now = time.monotonic()
+        self._next_watch = now + WATCH_SECONDS
+        signature = self._signature()
+        if signature == self._baseline and now < self._next_poll:
+            return False
+        self._next_poll = now + self._poll
+        if self._last is None:
+            return True  # the last fetch failed: retry it
+        try:
+            if await self._resolve() != self._last.revision:
                 return True
+        except SourceError:
+            return True  # let fetch() report it
+        self._baseline = signature
+        return False
 
     async def _locate(self) -> None:
         """Find the repository's directories, and pin the ref and path on first use: repo
@@ -269,26 +276,20 @@ class RemoteGitSource:
     async def wait_for_change(self, timeout: float) -> bool:  # noqa: ASYNC109 (the protocol's)
         if not self._attempted:
             return True
-        deadline = time.monotonic() + timeout
-        while True:
-            left = deadline - time.monotonic()
-            if left <= 0:
-                return False
-            until_check = self._next_check - time.monotonic()
-            if await self._wakeup.sleep(min(max(until_check, 0.0), left)):
-                return True
-            if time.monotonic() < self._next_check:
-                continue
-            self._next_check = time.monotonic() + self._poll
-            if self._last is None:
-                return True  # the last fetch failed: retry it
-            git, url = self._git()
-            try:
-                _, commit = await self._ls_remote(git, url)
-            except SourceError:
-                return True  # let fetch() report it
-            if commit != self._last.revision:
-                return True
+        return await poll_until_changed(
+            timeout, self._wakeup.sleep, lambda: self._next_check, self._changed
+        )
+
+    async def _changed(self) -> bool:
+        self._next_check = time.monotonic() + self._poll
+        if self._last is None:
+            return True  # the last fetch failed: retry it
+        git, url = self._git()
+        try:
+            _, commit = await self._ls_remote(git, url)
+        except SourceError:
+            return True  # let fetch() report it
+        return commit != self._last.revision
 
     def _git(self) -> tuple[Git, str]:
         url, extra, secrets = remote_auth(self._url)

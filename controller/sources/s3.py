@@ -53,7 +53,7 @@ from controller.errors import (
     SourceNotFound,
     SourceUnsupported,
 )
-from controller.sources.base import Artifact, Wakeup, redact_url
+from controller.sources.base import Artifact, Wakeup, poll_until_changed, redact_url
 from controller.sources.budget import MAX_REVISION_BYTES, check_revision_bytes, mib
 from controller.sources.objects import (
     EventQueue,
@@ -174,26 +174,24 @@ class S3Source:
     async def wait_for_change(self, timeout: float) -> bool:  # noqa: ASYNC109 (the protocol's)
         if not self._attempted:
             return True
-        deadline = time.monotonic() + timeout
-        while True:
-            left = deadline - time.monotonic()
-            if left <= 0:
-                return False
-            woke = await self._sleep(min(max(self._next_poll - time.monotonic(), 0.0), left))
-            if woke == _TRIGGER:
-                return True
-            if woke is None and time.monotonic() < self._next_poll:
-                continue  # woken by an event: list now, as a poll would
-            if self._failed or self._snapshot is None:
-                self._next_poll = time.monotonic() + self._poll
-                return True  # the last fetch failed: retry it once per interval
-            try:
-                listing = await self._list()
-            except SourceError:
-                return True  # let fetch() report it
-            self._fresh = listing
-            if self._state(listing) != self._snapshot.state:
-                return True
+
+        async def sleep(seconds: float) -> bool | None:
+            woke = await self._sleep(seconds)
+            # an event for the prefix: list now, as a poll would
+            return True if woke == _TRIGGER else (None if woke == _EVENT else False)
+
+        return await poll_until_changed(timeout, sleep, lambda: self._next_poll, self._changed)
+
+    async def _changed(self) -> bool:
+        if self._failed or self._snapshot is None:
+            self._next_poll = time.monotonic() + self._poll
+            return True  # the last fetch failed: retry it once per interval
+        try:
+            listing = await self._list()
+        except SourceError:
+            return True  # let fetch() report it
+        self._fresh = listing
+        return self._state(listing) != self._snapshot.state
 
     # -- listing and snapshots ---------------------------------------------------------
 

@@ -18,8 +18,6 @@ repository.
 
 from __future__ import annotations
 
-import hashlib
-import hmac
 import json
 import os
 import re
@@ -39,6 +37,7 @@ from controller.api.notifications import (
 from controller.errors import SecretUnavailable
 from controller.notify.events import Event
 from controller.runtime import secrets
+from controller.runtime.signature import sign
 
 SIGNATURE_HEADER = "X-Ecs-Gitops-Signature-256"
 EVENT_HEADER = "X-Ecs-Gitops-Event"
@@ -88,17 +87,6 @@ def read_secret(ref: SecretRef, env: Mapping[str, str] | None = None) -> str:
     if not path.is_relative_to(base):
         raise SecretUnavailable(f"secret file {ref.file!r} leaves {SECRETS_DIR_ENV}")
     return secrets.read_secret_file(path, f"secret file {ref.file!r}").decode()
-
-
-def sign(secret: str | bytes, body: bytes) -> str:
-    """The signature header's value: sha256=<hex HMAC-SHA256 of the body>."""
-    key = secret.encode() if isinstance(secret, str) else secret
-    return "sha256=" + hmac.new(key, body, hashlib.sha256).hexdigest()
-
-
-def verify(secret: str | bytes, body: bytes, header: str | None) -> bool:
-    """What a receiver checks (constant-time)."""
-    return header is not None and hmac.compare_digest(sign(secret, body), header)
 
 
 def wants(target: Target, event: Event) -> bool:

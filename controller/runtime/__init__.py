@@ -4,6 +4,7 @@
     keyedlock  KeyedLocks: one asyncio lock per key, forgotten when nobody holds it
     ratelimit  RateLimiter protocol; ExponentialBackoff (per key, capped, forgotten on success)
     secrets    read_secret: the one reader of the operator's secrets (NAME or NAME_FILE), at each use
+    signature  sign/verify: HMAC-SHA256 body signatures (`sha256=<hex>`), both directions
     workqueue  WorkQueue (dedup, one worker per key, delays, backoff), Outcome, run_workers;
                work_priority (the priority of the key a worker is handling)
 

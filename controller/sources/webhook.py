@@ -11,16 +11,11 @@ wrong byte is.
 
 from __future__ import annotations
 
-import hashlib
-import hmac
-import string
-
+from controller.runtime import signature
 from controller.runtime.secrets import read_secret
 
 SIGNATURE_HEADER = "X-Hub-Signature-256"
 SECRET_ENV = "ECS_GITOPS_WEBHOOK_SECRET"  # or ECS_GITOPS_WEBHOOK_SECRET_FILE: a file holding it
-_PREFIX = "sha256="
-_HEX = frozenset(string.hexdigits)
 
 
 def load_webhook_secret() -> bytes | None:
@@ -33,21 +28,10 @@ def load_webhook_secret() -> bytes | None:
 
 def sign(secret: bytes, body: bytes) -> str:
     """The header value a sender computes for body: `sha256=<hex>`."""
-    return _PREFIX + hmac.new(secret, body, hashlib.sha256).hexdigest()
+    return signature.sign(secret, body)
 
 
 def verify_signature(secret: bytes, body: bytes, header: str | None) -> bool:
-    """Whether header is a valid `sha256=<hex>` signature of body under secret.
-
-    False for a missing or malformed header and for an empty secret (an empty key would
-    let anyone sign). The digests are compared with hmac.compare_digest."""
-    if not secret or header is None:
-        return False
-    value = header.strip()
-    if not value.lower().startswith(_PREFIX):
-        return False
-    given = value[len(_PREFIX) :].lower()
-    if len(given) != hashlib.sha256().digest_size * 2 or not _HEX.issuperset(given):
-        return False
-    expected = hmac.new(secret, body, hashlib.sha256).hexdigest()
-    return hmac.compare_digest(expected.encode("ascii"), given.encode("ascii"))
+    """Whether header is a valid `sha256=<hex>` signature of body under secret: False for
+    a missing or malformed header and for an empty secret (runtime/signature.py)."""
+    return signature.verify(secret, body, header)

@@ -70,7 +70,8 @@ class ResourceKey(NamedTuple):
 
 ApiVersion = Literal["ecs-gitops.dev/v1alpha1"]
 
-# Tags are contracts (DESIGN.md): what the controller created and from which content.
+# Tags are a contract (they outlive any release): what the controller created and from
+# which content.
 TAG_PREFIX = "ecs-gitops.dev/"
 MANAGED_BY_TAG = f"{TAG_PREFIX}managed-by"
 SOURCE_TAG = f"{TAG_PREFIX}source"

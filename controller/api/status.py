@@ -1,4 +1,4 @@
-"""The status of a resource as the controller reports it (DESIGN.md: Status of a resource).
+"""The status of a resource as the controller reports it (a contract: the status API, `status -o json` and the page show it).
 
 Flux-style conditions: Ready, Reconciling and Stalled, each with a reason word and a
 message for people. Built by the reconcile layer, read by the CLI, HTTP API and page.

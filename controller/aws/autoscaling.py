@@ -1,6 +1,6 @@
 """Application Auto Scaling for ECS services: scalable targets and their policies.
 
-Exactly what the seed's `aws application-autoscaling register-scalable-target` and
+Exactly what the quickstart's `aws application-autoscaling register-scalable-target` and
 `put-scaling-policy --policy-type TargetTrackingScaling` commands send, as typed calls.
 """
 

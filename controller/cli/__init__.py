@@ -1,6 +1,6 @@
 """The `ecs-gitops` command line: parse options, call into the package, map exit codes.
 
-Exit codes are a contract (DESIGN.md): 0 success, 1 the answer is "no" (invalid,
+Exit codes are a contract (README, "Command line"): 0 success, 1 the answer is "no" (invalid,
 differs, not synced), 2 a usage or operational error. click's usage errors exit 2.
 """
 

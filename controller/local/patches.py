@@ -4,7 +4,7 @@ Design: each fix wraps one method of moto's `EC2ContainerServiceBackend` and is 
 while an `EmulatedAws` runs (and removed by `uninstall`), so a plain moto server in the
 same process behaves as stock moto again afterwards. What real ECS does, and moto did not:
 - Fargate tasks size from the task-level cpu/memory; moto summed container memory and
-  failed with HTTP 500 when a container had none (the seed's task definition).
+  failed with HTTP 500 when a container had none (the quickstart's task definition).
 - CreateTaskSet launches nothing itself here (the emulator's driver starts the tasks with
   startedBy = the task set id), honours clientToken, inherits the service's launch type
   and network configuration, and answers with computedDesiredCount and STABILIZING.

@@ -1,4 +1,4 @@
-"""The controller's Prometheus metrics (DESIGN.md: Metrics), on a registry it owns.
+"""The controller's Prometheus metrics (names and labels are a contract dashboards and alerts rely on), on a registry it owns.
 
 One `Metrics` per controller holds its own CollectorRegistry, never the global one, so
 tests get a fresh set each and nothing else in the process leaks into /metrics. Label
@@ -119,7 +119,7 @@ class _WithoutCreated:
 
 
 class Metrics:
-    """Every metric DESIGN.md lists, and the events that move them."""
+    """Every metric of the contract, and the events that move them."""
 
     def __init__(self, version: str = __version__) -> None:
         self.registry = CollectorRegistry(auto_describe=True)

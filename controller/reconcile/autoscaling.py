@@ -1,4 +1,4 @@
-"""Application Auto Scaling for a service, exactly as the seed's commands set it up.
+"""Application Auto Scaling for a service, exactly as the quickstart's commands set it up.
 
 register-scalable-target (min..max) and one policy per entry: TargetTrackingScaling
 (predefined metric, with the resource label ALBRequestCountPerTarget needs) or
@@ -34,7 +34,7 @@ def policy_config(policy: TargetTrackingPolicy) -> dict[str, Any]:
         "TargetValue": float(policy.target_value),
         "PredefinedMetricSpecification": metric,
     }
-    if policy.disable_scale_in:  # left out otherwise, exactly as the seed's cpu-60.json
+    if policy.disable_scale_in:  # left out otherwise, exactly as the quickstart's cpu-60.json
         config["DisableScaleIn"] = True
     if policy.scale_in_cooldown is not None:
         config["ScaleInCooldown"] = policy.scale_in_cooldown

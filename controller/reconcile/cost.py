@@ -2,7 +2,7 @@
 
 Fargate bills each task for its task-level vCPU and memory by the hour (plus ephemeral
 storage above the free 20 GiB). A month is 730 hours (the table's hoursPerMonth), so the
-seed's example, 0.5 vCPU and 1 GB for one task in ap-northeast-2, is
+quickstart's example, 0.5 vCPU and 1 GB for one task in ap-northeast-2, is
 0.5 × 0.0506 × 730 + 1 × 0.0055 × 730 = 18.469 + 4.015 = $22.484, shown as $22.48.
 Tasks are split between FARGATE and FARGATE_SPOT as ECS places them (each provider's
 base first, the rest by weight); Spot is the on-demand price less the region's

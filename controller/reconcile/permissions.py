@@ -1,5 +1,5 @@
 """Does a role's identity policy allow an action on a resource? A deliberately small IAM
-evaluator for the preflight checks of the seed's pitfalls 2 and 3: an execution role that
+evaluator for two preflight checks of the usual first-deploy failures: an execution role that
 cannot pull the image (CannotPullContainerError) or read a secret (secrets not injected).
 
 Design: statements of the role's attached and inline policies are matched the way IAM

@@ -1,13 +1,13 @@
 """Preflight: what would make a new task set fail, found before any task is launched.
 
 Validation (loader/checks/) knows only the files; these checks ask AWS whether what the
-files name exists and fits, aimed at the seed's pitfalls: the image was pushed (ECR
+files name exists and fits, aimed at the usual first-deploy failures: the image was pushed (ECR
 DescribeImages); the execution and task roles exist and trust ecs-tasks.amazonaws.com,
-and the execution role may pull the image, write the logs and read the secrets (pitfalls 2
-and 3); every secret valueFrom exists (Secrets Manager, with its json-key/stage/version
+and the execution role may pull the image, write the logs and read the secrets (else
+CannotPullContainerError, or secrets injected empty); every secret valueFrom exists (Secrets Manager, with its json-key/stage/version
 suffixes, or SSM); the awslogs group exists or awslogs-create-group is "true"; each
 target group exists, has target type ip for awsvpc tasks and takes the container's
-port and protocol (pitfall 4); the subnets and security groups exist, in one VPC.
+port and protocol (else targets that never turn healthy); the subnets and security groups exist, in one VPC.
 
 Each Problem names the field, where it is written (file:line:col, through the loader's
 Loaded record) and the fix. Severity "error" blocks a rollout; "note" (an image outside

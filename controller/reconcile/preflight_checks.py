@@ -292,8 +292,8 @@ def _target_group(
             (*at, "containerPort"),
             f"target group {tg.name} is for port {tg.port}, but the container takes the traffic "
             f"on {port} (ECS registers each task on containerPort): security group rules opened "
-            f"for port {tg.port} keep the load balancer out and the targets go unhealthy (the "
-            "seed's pitfall 4)",
+            f"for port {tg.port} keep the load balancer out and the targets go unhealthy (a "
+            "deploy that succeeds while the load balancer marks every target unhealthy)",
             f"use a target group on port {port}, or set containerPort (and the app) to {tg.port}",
             in_td=False,
         )
@@ -354,7 +354,10 @@ async def permissions(run: Run) -> None:
             pull = [("ecr:GetAuthorizationToken", "*")]
             pull += [(a, repo) for a in ("ecr:BatchGetImage", "ecr:GetDownloadUrlForLayer")]
             need(
-                ("containerDefinitions", i, "image"), pull, f"{PULL} (the seed's pitfall 2)", attach
+                ("containerDefinitions", i, "image"),
+                pull,
+                PULL,
+                attach,
             )
         lc = c.log_configuration
         if (
@@ -396,7 +399,7 @@ async def permissions(run: Run) -> None:
         need(
             path,
             [(action, resource)],
-            f"the secret would not be injected: {INJECT.split(' and ', 1)[1]} (the seed's pitfall 3)",
+            f"the secret would not be injected: {INJECT.split(' and ', 1)[1]}",
             f"allow {action} on {resource} in a policy of role {name} (and kms:Decrypt on its key "
             "if a customer managed key encrypts it)",
         )

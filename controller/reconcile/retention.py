@@ -1,4 +1,4 @@
-"""Task definition retention: the seed's pitfall 5 (myapp:847) never happens here.
+"""Task definition retention: revisions never pile up (v1, v2, ... myapp:847) here.
 
 After a rollout succeeds, the family's ACTIVE revisions are listed; of those this
 instance registered (managed-by tag and a spec-hash), the newest `keep` stay, and so does

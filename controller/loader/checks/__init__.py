@@ -2,7 +2,7 @@
 
 Each check returns Findings with a path into the document (the resource, or the task
 definition file it references), so the loader can report file:line:col. Pure functions
-over validated models; the rules follow the ECS API reference and the seed's pitfalls.
+over validated models; the rules follow the ECS API reference and the usual first-deploy failures.
 One module per subject: findings (the Finding and shared helpers), task_definition,
 fargate (its sizes and refused parameters), placement (launch type, strategy, network;
 tasks and clusters) and service (load balancers, deployment, autoscaling).

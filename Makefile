@@ -17,9 +17,16 @@ $(STAMP): pyproject.toml constraints.txt
 
 install: $(STAMP)
 
+# `make run`: the walkthrough's deploy repository is a Git repository of its own, seeded
+# once from examples/quickstart (never this checkout's files), which you edit and commit.
+DEPLOY_REPO ?= deploy-repo
+HTTP_ADDR ?= 127.0.0.1:8080
+
 run: $(STAMP)
 	$(BIN)/ecs-gitops validate examples/
-	$(BIN)/ecs-gitops run --local --source examples/quickstart --http-addr 127.0.0.1:8080
+	@tools/seed-deploy-repo $(DEPLOY_REPO) examples/quickstart
+	$(BIN)/ecs-gitops run --local --source $(DEPLOY_REPO) --http-addr $(HTTP_ADDR) \
+		--resync-interval 10
 
 lint: $(STAMP)
 	$(BIN)/ruff check controller tests bench tools

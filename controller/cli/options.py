@@ -15,8 +15,11 @@ from controller.runtime.writer import DEFAULT_WRITER_LEASE
 from controller.sources.budget import MAX_REVISION_BYTES
 
 ENV_PREFIX = "ECS_GITOPS"
-LOCAL_ADDR = "127.0.0.1:4599"
-"""Where the emulated AWS listens for --local (`make run` keeps one up there)."""
+LOCAL_ADDR = os.environ.get("ECS_GITOPS_LOCAL_ADDR") or "127.0.0.1:4599"
+"""Where --local finds the emulated AWS, or starts one (`make run` keeps one up there);
+ECS_GITOPS_LOCAL_ADDR moves it (a second walkthrough beside a running one, a test)."""
+EMULATOR_CREDENTIALS = "AWS_ACCESS_KEY_ID=emulated AWS_SECRET_ACCESS_KEY=emulated"
+"""Dummy credentials: the emulated AWS takes any, but the aws CLI sends none without some."""
 LOCAL_REGION = "ap-northeast-2"
 
 F = TypeVar("F", bound=Callable[..., Any])

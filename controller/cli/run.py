@@ -16,6 +16,7 @@ from controller.aws.lease import DynamoDbLease
 from controller.aws.s3 import S3Store, SqsEventQueue
 from controller.cli.engine import aws_session
 from controller.cli.options import (
+    EMULATOR_CREDENTIALS,
     LOCAL_ADDR,
     aws_options,
     env,
@@ -136,6 +137,7 @@ def run(
                 click.echo(
                     f"{banner}\n  status page: http://{http_addr}/\n"
                     f"  ecs-gitops status --server http://{http_addr}\n"
+                    f"  export {EMULATOR_CREDENTIALS}   # any will do; the aws CLI wants some\n"
                     f"  aws --endpoint-url http://{LOCAL_ADDR} --region {aws.settings.region} "
                     "ecs describe-services --cluster prod-cluster --services myapp",
                     err=True,

@@ -171,10 +171,18 @@ async def test_a_migration_that_exits_1_blocks_the_rollout(emulated: Any, tmp_pa
         "web:1"
     ]
 
-    # the failure is recorded in ECS: a second sync (a restarted controller) runs nothing
+    # the failure is recorded in ECS: a second sync (a restarted controller) runs nothing,
+    # and says exactly what the first one said, exit codes and stoppedReason included
+    first = status
     outcome, runs = await sync(endpoint, root)
     assert runs == 0
-    assert service_status(outcome).health_status == "Degraded"
+    status = service_status(outcome)
+    assert status.health_status == "Degraded"
+    assert status.message == first.message
+    assert status.stopped_reasons == ["Essential container in task exited"]
+    assert status.hooks is not None
+    assert status.hooks[0].exit_codes == hook.exit_codes
+    assert status.hooks[0].stopped_reason == hook.stopped_reason
 
     # a fixed migration is a new hook revision: it runs, and the rollout goes ahead
     write(root, web="v2", migrate="v3")

@@ -83,6 +83,13 @@ async def test_failing_image_rolls_back(
     again = await sync(endpoint, root)
     assert task_set_revisions(endpoint) == ["PRIMARY:web:1"]
     assert "rolled back" in service_status(again).message
+    # the reason, kept in a tag, comes back as written, punctuation and all (cut with an
+    # ellipsis only where a tag's 256 characters cannot hold it)
+    first = status.message.split(": ", 1)[1]
+    shown = service_status(again).message.split("rolled back (", 1)[1].rsplit("); commit", 1)[0]
+    assert shown == first or (shown.endswith("…") and first.startswith(shown[:-1])), shown
+    if tag.endswith("crashloop"):
+        assert shown == first
 
 
 async def test_alarm_in_alarm_mid_canary_rolls_back(emulated: Any, tmp_path: Path) -> None:

@@ -33,7 +33,7 @@ from typing import Literal
 
 import structlog
 
-from controller.api import EcsService, EcsTask, Resource, ResourceKey, resource_key
+from controller.api import EcsService, EcsTask, Resource, ResourceKey, resource_key, tagtext
 from controller.api.common import MANAGED_BY_TAG, TAG_PREFIX
 from controller.api.ecs_shapes import TaskDefinitionInput
 from controller.api.refs import hook_task_key
@@ -87,14 +87,17 @@ class Record:
 
     def encode(self) -> str:
         text = f"{self.digest}:{self.state}:{self.task_id}"
-        return f"{text}:{tag_safe(self.reason)}"[:256] if self.reason else text
+        if not self.reason:
+            return text
+        return f"{text}:{tag_safe(self.reason, tagtext.LIMIT - len(text) - 1)}"
 
     @classmethod
     def parse(cls, value: str | None) -> Record | None:
         parts = (value or "").split(":", 3)
         if len(parts) < 3:
             return None
-        return cls(parts[0], parts[1], parts[2], parts[3] if len(parts) > 3 else "")
+        reason = tagtext.decode(parts[3]) if len(parts) > 3 else ""
+        return cls(parts[0], parts[1], parts[2], reason)
 
 
 def task_index(resources: Iterable[Resource]) -> dict[ResourceKey, EcsTask]:
@@ -277,9 +280,20 @@ async def _one_hook(run: _Run, name: str, task: EcsTask, digest: str) -> HookSte
         return None
     if current is not None and current.state == "failed":
         message = f"{phase} hook {name} failed: {current.reason or 'see the task'}"
-        run.statuses.append(_status(run, name, "Failed", current.task_id, message=message))
+        # its exit codes and stoppedReason, while ECS still shows the stopped task (one
+        # DescribeTasks at each resync of a service held by a failed hook)
+        found = (
+            await Tasks(run.ecs).describe(run.cluster, [run.arn(current.task_id)])
+            if current.task_id
+            else []
+        )
+        run.statuses.append(_status(run, name, "Failed", current.task_id, found, message=message))
         return run.step(
-            name, "failed", _with_arn(message, run, current.task_id), requeue_after=None
+            name,
+            "failed",
+            _with_arn(message, run, current.task_id),
+            requeue_after=None,
+            stopped_reasons=[t.stopped_reason for t in found if t.stopped_reason][:5],
         )
     started_by = f"ecs-gitops-{digest}"
     if ctx.dry_run:

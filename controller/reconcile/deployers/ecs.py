@@ -52,6 +52,7 @@ from controller.reconcile.rollout.base import (
     FAILED_TAG,
     RolloutInput,
     Step,
+    from_tag,
     tag_safe,
 )
 from controller.reconcile.rollout.state import ABORT_TAG, aborted
@@ -209,7 +210,7 @@ class EcsDeployer:
             return await self._follow(r, primary, revision, status)
         if live.tags.get(FAILED_TAG) == revision:
             status.phase = "RolledBack"
-            reason = live.tags.get(FAILED_REASON_TAG, "ECS rolled it back")
+            reason = from_tag(live.tags, FAILED_REASON_TAG, "ECS rolled it back")
             return Step(
                 status,
                 "Degraded",
@@ -280,7 +281,7 @@ class EcsDeployer:
         if primary.rollout_state == "FAILED":
             if live.tags.get(FAILED_TAG) == revision:
                 status.phase = "Failed"
-                reason = live.tags.get(FAILED_REASON_TAG, "the deployment failed")
+                reason = from_tag(live.tags, FAILED_REASON_TAG, "the deployment failed")
                 return Step(status, "Degraded", f"deployment failed: {reason}", None)
             reason = primary.rollout_state_reason or "ECS reports the deployment FAILED"
             return await self._failed(r, status, revision, reason, "failed")

@@ -8,9 +8,11 @@ resumes where ECS says it was.
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Protocol
 
+from controller.api import tagtext
 from controller.api.common import TAG_PREFIX
 from controller.api.service import EcsService
 from controller.api.status import HealthStatus, RolloutStatus, TaskCounts
@@ -90,7 +92,13 @@ class Strategy(Protocol):
         ...
 
 
-def tag_safe(text: str, limit: int = 250) -> str:
-    """Tag values allow letters, digits, spaces and _ . : / = + - @ only."""
-    allowed = "".join(c if c.isalnum() or c in " _.:/=+-@" else " " for c in text)
-    return " ".join(allowed.split())[:limit]
+def tag_safe(text: str, limit: int = tagtext.LIMIT) -> str:
+    """text as a tag value that comes back exactly (api/tagtext.py; decode with
+    from_tag)."""
+    return tagtext.encode(text, limit)
+
+
+def from_tag(tags: Mapping[str, str], key: str, default: str) -> str:
+    """The text tag_safe stored under key, as it was written; default without the tag."""
+    value = tags.get(key)
+    return default if value is None else tagtext.decode(value)

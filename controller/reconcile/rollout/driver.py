@@ -39,6 +39,7 @@ from controller.reconcile.rollout.base import (
     RolloutInput,
     Step,
     Strategy,
+    from_tag,
     tag_safe,
 )
 from controller.reconcile.rollout.create import create, rotated_secret_names
@@ -286,7 +287,7 @@ async def _stay_failed(
     matching: list[LiveTaskSet],
 ) -> Step:
     status.phase = "RolledBack"
-    reason = r.live.tags.get(FAILED_REASON_TAG, "the health gates failed")
+    reason = from_tag(r.live.tags, FAILED_REASON_TAG, "the health gates failed")
     if not r.ctx.dry_run:
         await traffic.sync(r, primary, None)
     if matching and not r.ctx.dry_run:
@@ -318,7 +319,7 @@ async def _finish(
         reason=reason or None,
     )
     if others and state is not None and r.live.tags.get(FAILED_TAG) == r.want.external_id:
-        reason = r.live.tags.get(FAILED_REASON_TAG, "the health gates failed")
+        reason = from_tag(r.live.tags, FAILED_REASON_TAG, "the health gates failed")
         if not r.ctx.dry_run:  # a rollback during the bake was interrupted: finish it
             return await _roll_back_after_promotion(
                 r, strategy, status, primary, others, state, reason, []

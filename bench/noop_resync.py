@@ -147,7 +147,7 @@ async def child(endpoint: str, root: Path, passes: int, freeze: bool) -> dict[st
     from controller.loader import load_tree
     from controller.observability import logging as obs_logging
     from controller.reconcile.context import Context
-    from controller.reconcile.driver import sync_all
+    from controller.reconcile.sync import sync_all
     from controller.sources.directory import DirectoryTree
 
     obs_logging.configure("error", "json")

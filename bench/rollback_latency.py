@@ -60,7 +60,7 @@ async def measure(endpoint: str, root: Path, tag: str, count: int, decisive: int
     from controller.aws.client import AwsClients, AwsSettings
     from controller.loader import load_tree
     from controller.reconcile.context import Context
-    from controller.reconcile.driver import sync_all
+    from controller.reconcile.sync import sync_all
     from controller.sources.directory import DirectoryTree
 
     (root / "web.yaml").write_text(SERVICE.format(count=count, tag="1.27"))

@@ -21,8 +21,8 @@ from controller.api.status import ResourceStatus
 from controller.aws.client import AwsClients, AwsSettings
 from controller.loader import load_tree
 from controller.reconcile.context import Context
-from controller.reconcile.driver import SyncOutcome, sync_all
 from controller.reconcile.rollout.state import ROLLOUT_TAG, RolloutState
+from controller.reconcile.sync import SyncOutcome, sync_all
 from controller.sources.directory import DirectoryTree
 from tests.conftest import REGION
 

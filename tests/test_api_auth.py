@@ -19,7 +19,7 @@ from typing import Any
 import pytest
 
 from controller.observability.apiauth import local_token_path
-from controller.sources.webhook import sign
+from controller.sources.push import sign
 from tests.conftest import free_port, run_cli
 from tests.controller_process import Running, launch, stop
 

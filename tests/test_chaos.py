@@ -30,11 +30,11 @@ import structlog
 from bench.awsproxy import AwsProxy, Faults, ProxyThread
 from controller.aws.client import AwsClients, AwsSettings
 from controller.reconcile.context import Context
-from controller.reconcile.driver import sync_all
+from controller.reconcile.sync import sync_all
 from tests.conftest import REGION, free_port
 from tests.controller_process import Running, commit, git, quickstart_repo, set_image
 from tests.emulated_ecs import ecs, load
-from tests.test_engine import make_network, quickstart, revisions, task_sets
+from tests.test_sync import make_network, quickstart, revisions, task_sets
 
 
 def on_network(root: Path, subnet: str, group: str) -> None:

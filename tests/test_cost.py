@@ -31,7 +31,7 @@ from controller.reconcile.cost import (
     placement,
     total_line,
 )
-from controller.reconcile.driver import reconcile_once, sync_all
+from controller.reconcile.sync import reconcile_once, sync_all
 from controller.sources.directory import DirectoryTree
 from tests.conftest import REPO, run_cli
 

@@ -18,7 +18,7 @@ from controller.aws.client import AwsClients, AwsSettings
 from controller.loader import LoadResult, load_tree
 from controller.reconcile.context import Context
 from controller.reconcile.depends import blocked_by, blocked_status, dependents_of
-from controller.reconcile.driver import sync_all
+from controller.reconcile.sync import sync_all
 from controller.sources.directory import DirectoryTree
 from tests.conftest import REGION, write_files
 from tests.controller_process import Running, commit, git

@@ -22,9 +22,9 @@ from controller.api import EcsCluster, Resource, resource_key
 from controller.aws.client import AwsClients, AwsSettings, read_only
 from controller.errors import ReadOnlyRefused
 from controller.reconcile.context import Context
-from controller.reconcile.driver import reconcile_once
 from controller.reconcile.hooks import task_index
 from controller.reconcile.prune import reconcile_prune
+from controller.reconcile.sync import reconcile_once
 from tests.conftest import REGION, REPO
 from tests.emulated_ecs import ecs, load, service_status, sync_with, write_web
 

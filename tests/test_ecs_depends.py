@@ -10,7 +10,7 @@ from controller.api import ResourceKey
 from controller.api.status import ResourceStatus
 from controller.aws.client import AwsClients, AwsSettings
 from controller.reconcile.context import Context
-from controller.reconcile.driver import SyncOutcome, sync_all
+from controller.reconcile.sync import SyncOutcome, sync_all
 from tests.conftest import REGION, write_files
 from tests.emulated_ecs import ecs, load
 from tests.test_depends_on import CLUSTER, service

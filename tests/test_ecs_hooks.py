@@ -13,7 +13,7 @@ from pathlib import Path
 from typing import Any
 
 from controller.reconcile import hooks
-from controller.reconcile.driver import SyncOutcome
+from controller.reconcile.sync import SyncOutcome
 from tests.emulated_ecs import ECR, ecs, service_status, sync_with
 from tests.test_ecs_controller import write_seed
 

@@ -13,7 +13,7 @@ from controller.api import EcsService, EcsTask
 from controller.aws.client import AwsClients, AwsSettings
 from controller.reconcile import hooks
 from controller.reconcile.context import Context
-from controller.reconcile.driver import SyncOutcome
+from controller.reconcile.sync import SyncOutcome
 from tests.conftest import REGION
 from tests.emulated_ecs import (
     ECR,

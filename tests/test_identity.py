@@ -33,13 +33,13 @@ from controller.api.service import EcsServiceSpec
 from controller.aws.client import AwsClients, AwsSettings
 from controller.loader import load_tree
 from controller.reconcile.context import Context
-from controller.reconcile.driver import sync_all
 from controller.reconcile.identity import IDENTITY, V1, Identity, Scheme
 from controller.reconcile.normalize import (
     canonical_json,
     canonical_task_definition,
     canonical_task_set_fields,
 )
+from controller.reconcile.sync import sync_all
 from controller.sources.directory import DirectoryTree
 from tests.conftest import REGION, REPO
 from tests.emulated_ecs import describe, ecs, load, write_web

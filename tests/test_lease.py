@@ -21,7 +21,7 @@ import pytest
 from controller.aws.client import AwsClients, AwsSettings
 from controller.aws.lease import KEY, TTL_ATTRIBUTE, DynamoDbLease
 from controller.runtime.clock import FakeClock, MonotonicClock
-from controller.runtime.lease import (
+from controller.runtime.election import (
     LeaderElectionConfig,
     LeaderElector,
     Lease,

@@ -33,8 +33,8 @@ from controller.notify import (
 from controller.notify.destinations import DestinationRefused, allowed_hosts, check_address
 from controller.notify.targets import SIGNATURE_HEADER, build_request
 from controller.reconcile.context import Context
-from controller.reconcile.driver import sync_all
 from controller.reconcile.result import RolloutEvent
+from controller.reconcile.sync import sync_all
 from controller.sources.directory import DirectoryTree
 from tests.emulated_ecs import write_web
 

@@ -10,7 +10,7 @@ from typing import Any
 import boto3
 
 from controller.aws.client import AwsClients
-from controller.reconcile.driver import SyncOutcome
+from controller.reconcile.sync import SyncOutcome
 from tests.conftest import REGION, REPO
 from tests.emulated_ecs import sync_with
 

@@ -22,8 +22,8 @@ from controller.api import EcsService
 from controller.api.status import ResourceStatus
 from controller.aws.client import AwsClients, AwsSettings
 from controller.reconcile.context import Context
-from controller.reconcile.driver import reconcile_once
 from controller.reconcile.rollout.state import ROLLOUT_TAG, RolloutState
+from controller.reconcile.sync import reconcile_once
 from controller.runtime.writer import Stamp, Writer
 from tests.conftest import REGION
 from tests.controller_process import Running, commit, git

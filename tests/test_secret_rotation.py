@@ -17,7 +17,6 @@ from controller.api.status import ResourceStatus
 from controller.aws.client import AwsClients, AwsSettings
 from controller.loader import load_tree
 from controller.reconcile.context import Context
-from controller.reconcile.driver import SyncOutcome, reconcile_once, sync_all
 from controller.reconcile.identity import spec_hash
 from controller.reconcile.normalize import canonical_task_set_fields
 from controller.reconcile.rollout.state import ROLLOUT_TAG, ROTATED_TAG, encode_rotated
@@ -29,6 +28,7 @@ from controller.reconcile.secrets import (
     secret_versions,
     secret_versions_tag,
 )
+from controller.reconcile.sync import SyncOutcome, reconcile_once, sync_all
 from controller.reconcile.taskset import DesiredTaskSet
 from controller.sources.directory import DirectoryTree
 from tests.conftest import REPO

@@ -20,7 +20,7 @@ from typing import Any
 
 from controller.aws.client import AwsClients, AwsSettings
 from controller.reconcile.context import Context
-from controller.reconcile.driver import sync_all
+from controller.reconcile.sync import sync_all
 from tests.conftest import REGION
 from tests.emulated_ecs import ecs, load, service_status, sync
 from tests.test_traffic import elbv2, make_alb, sets, weights, write

@@ -21,10 +21,10 @@ from controller.aws.elbv2 import _with_forward
 from controller.aws.models import LiveTaskSet
 from controller.loader import load_tree
 from controller.reconcile.context import Context
-from controller.reconcile.driver import sync_all
 from controller.reconcile.normalize import compare_task_set
 from controller.reconcile.plan import plan_resource
 from controller.reconcile.rollout.state import ABORT_TAG, PROMOTE_TAG
+from controller.reconcile.sync import sync_all
 from controller.reconcile.taskset import DesiredTaskSet
 from controller.sources.directory import DirectoryTree
 from tests.conftest import REGION

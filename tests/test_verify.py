@@ -18,10 +18,9 @@ import pytest
 
 from controller.api import EcsService
 from controller.aws.client import AwsClients, AwsSettings
-from controller.aws.verify import parse_ecr_image, trusted_services
+from controller.aws.lookups import parse_ecr_image, trusted_services
 from controller.loader import Loaded, load_tree
 from controller.reconcile.context import Context
-from controller.reconcile.permissions import RolePolicies
 from controller.reconcile.preflight import (
     PreflightResult,
     Problem,
@@ -29,6 +28,7 @@ from controller.reconcile.preflight import (
     preflight,
     summary,
 )
+from controller.reconcile.preflight.permissions import RolePolicies
 from controller.reconcile.secrets import parse_value_from
 from controller.sources.directory import DirectoryTree
 from tests.conftest import REPO, run_cli

@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 
 from controller.errors import UsageError
-from controller.sources.webhook import load_webhook_secret, sign, verify_signature
+from controller.sources.push import load_webhook_secret, sign, verify_signature
 
 SECRET = b"It's a Secret to Everybody"
 BODY = b"Hello, World!"

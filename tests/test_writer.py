@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 
 from controller.reconcile.rollout.state import TAG_VALUE_LIMIT, RolloutState
-from controller.runtime.lease import default_identity
+from controller.runtime.election import default_identity
 from controller.runtime.writer import Stamp, Writer
 from controller.sources.base import source_id
 

@@ -17,7 +17,7 @@ from controller.app.queueing import ACTION_PRIORITY
 from controller.errors import AwsError, ReconcileError, SecretUnavailable
 from controller.observability.http import HttpHooks
 from controller.reconcile.actions import abort, promote
-from controller.sources.webhook import load_webhook_secret, verify_signature
+from controller.sources.push import load_webhook_secret, verify_signature
 
 if TYPE_CHECKING:
     from controller.app.manager import Controller

@@ -45,16 +45,16 @@ from controller.notify import Notifier, drift_detected, from_rollout
 from controller.observability.http import HttpHooks, HttpServer
 from controller.observability.logging import reconcile_context
 from controller.observability.metrics import Metrics
+from controller.reconcile.conditions import conditions_for
 from controller.reconcile.context import Context
 from controller.reconcile.depends import blocked_by, blocked_status, dependents_of
-from controller.reconcile.driver import announce, error_status, reconcile_once
 from controller.reconcile.hooks import task_index
 from controller.reconcile.prune import find_prunable, reconcile_prune
 from controller.reconcile.result import RolloutEvent
 from controller.reconcile.rollout import claim
-from controller.reconcile.status import conditions_for
+from controller.reconcile.sync import announce, error_status, reconcile_once
 from controller.runtime import Outcome, WorkQueue, run_workers
-from controller.runtime.lease import LeaderElector
+from controller.runtime.election import LeaderElector
 from controller.runtime.workqueue import Action
 from controller.sources.base import Artifact, DirectorySource, Source
 from controller.sources.git import LocalGitSource, RemoteGitSource
@@ -432,7 +432,7 @@ class Controller:
                 seconds = time.monotonic() - started
                 self.metrics.reconcile_done(key.kind, result, seconds)
                 status = self.statuses.get(key)
-                log.info(  # the driver unbinds resource and revision: name them again
+                log.info(  # reconcile_once unbinds resource and revision: name them again
                     "reconciled",
                     resource=resource_name(key),
                     revision=revision,

@@ -26,7 +26,7 @@ from typing import Any
 
 from controller.aws.client import AwsClients
 from controller.errors import AwsTerminal
-from controller.runtime.lease import LeaseRecord
+from controller.runtime.election import LeaseRecord
 
 KEY = "leaseName"
 TTL_ATTRIBUTE = "ttl"

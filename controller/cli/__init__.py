@@ -18,12 +18,12 @@ def main() -> None:
 
 
 def _register() -> None:
-    from controller.cli import actions, engine, importing, run, status, validate, verify
+    from controller.cli import actions, importing, oneshot, run, status, validate, verify
 
     main.add_command(validate.validate)
     main.add_command(validate.schema)
-    main.add_command(engine.diff)
-    main.add_command(engine.sync)
+    main.add_command(oneshot.diff)
+    main.add_command(oneshot.sync)
     main.add_command(verify.verify)
     main.add_command(run.run)
     main.add_command(status.status)

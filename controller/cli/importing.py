@@ -21,7 +21,7 @@ from typing import Any
 import click
 import yaml
 
-from controller.cli.engine import aws_session
+from controller.cli.oneshot import aws_session
 from controller.cli.options import aws_options, resolve_region
 from controller.errors import EcsGitopsError
 from controller.loader import load_tree

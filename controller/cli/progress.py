@@ -12,7 +12,7 @@ from rich.table import Table
 from controller.api import Resource, ResourceKey, resource_key
 from controller.api.status import ResourceStatus
 from controller.aws.client import CallStats
-from controller.reconcile.driver import SyncOutcome
+from controller.reconcile.sync import SyncOutcome
 
 COLOURS = {
     "Synced": "green",

@@ -14,7 +14,7 @@ import structlog
 from controller.app import Controller, RunSettings
 from controller.aws.lease import DynamoDbLease
 from controller.aws.s3 import S3Store, SqsEventQueue
-from controller.cli.engine import aws_session
+from controller.cli.oneshot import aws_session
 from controller.cli.options import (
     EMULATOR_CREDENTIALS,
     LOCAL_ADDR,
@@ -27,10 +27,10 @@ from controller.cli.options import (
 from controller.errors import EcsGitopsError, SecretUnavailable
 from controller.observability import apiauth
 from controller.observability import logging as obs_logging
-from controller.runtime.lease import LeaderElector, default_identity
+from controller.runtime.election import LeaderElector, default_identity
 from controller.runtime.writer import Writer
 from controller.sources.base import open_source, source_id
-from controller.sources.webhook import load_webhook_secret
+from controller.sources.push import load_webhook_secret
 
 
 @click.command()

@@ -14,7 +14,7 @@ from typing import Any
 import click
 
 from controller.api import EcsService
-from controller.cli.engine import aws_session, load_source
+from controller.cli.oneshot import aws_session, load_source
 from controller.cli.options import aws_options, source_option
 from controller.errors import EcsGitopsError
 from controller.observability import logging as obs_logging

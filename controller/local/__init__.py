@@ -19,8 +19,8 @@ Only this package imports moto; the controller reaches it over HTTP via `endpoin
     service_api.py  CreateService/UpdateService as ECS takes them; service deployment API
     deployments.py  ECS's own deployment controller: rollouts, circuit breaker, rollback
     deployment_records.py  the service deployments and revisions ECS records, as it shows them
-    driver.py   the scheduler tick: task sets, deployments, counts, events
-    server.py   EmulatedAws: server, lock, driver thread
+    scheduler.py  the scheduler tick: task sets, deployments, counts, events
+    server.py   EmulatedAws: server, lock, scheduler thread
 """
 
 from controller.local.config import (

@@ -4,7 +4,7 @@ Design: a service on the ECS controller keeps its `deployments` list on moto's `
 DescribeServices shows it) and, beside it, the service revisions and service deployments
 that List/DescribeServiceDeployments show (deployment_records.py). `start` opens a deployment (new PRIMARY IN_PROGRESS,
 the others ACTIVE); every driver tick calls `plan` (how many tasks each deployment should
-run) and, once the driver has scaled them, `observe` (counts, circuit breaker, alarms,
+run) and, once the scheduler has scaled them, `observe` (counts, circuit breaker, alarms,
 lifecycle stages, completion, rollback). What ECS documents, and this follows:
 - ROLLING replaces tasks within minimumHealthyPercent / maximumPercent of desiredCount
   (defaults 100 / 200): old deployments keep only the healthy tasks the minimum needs, the

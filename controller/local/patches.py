@@ -9,7 +9,7 @@ same process behaves as stock moto again afterwards. What real ECS does, and mot
   startedBy = the task set id), honours clientToken, inherits the service's launch type
   and network configuration, and answers with computedDesiredCount and STABILIZING.
   Every task-set call refuses services that do not use the EXTERNAL controller, like ECS.
-- DeleteTaskSet turns the set DRAINING; the driver stops its tasks, then forgets it.
+- DeleteTaskSet turns the set DRAINING; the scheduler stops its tasks, then forgets it.
 - UpdateServicePrimaryTaskSet accepts a task set id as well as an ARN.
 - UpdateService keeps the live runningCount (moto copied desiredCount into it).
 - CreateService / UpdateService keep what moto drops, refuse what ECS refuses, and run
@@ -17,8 +17,8 @@ same process behaves as stock moto again afterwards. What real ECS does, and mot
 - RunTask/StartTask tasks start PENDING; StopTask sets stopCode UserInitiated.
 - ListTasks filters on serviceName and defaults desiredStatus to RUNNING.
 moto's `ecs::task` state manager is set to manual progression, so tasks no longer drift
-to STOPPED as they are described: their state is the driver's alone. ELBv2's target
-health answers with the state the driver keeps for the targets it registers (targets.py).
+to STOPPED as they are described: their state is the scheduler's alone. ELBv2's target
+health answers with the state the scheduler keeps for the targets it registers (targets.py).
 All wrappers run inside moto's request threads with the emulator's lock already held.
 """
 

@@ -31,9 +31,9 @@ from moto.moto_server.werkzeug_app import (
 from werkzeug.serving import BaseWSGIServer, make_server
 
 from controller.local.config import EMULATED_BANNER, EmulatorConfig, FailureMode
-from controller.local.driver import Driver
 from controller.local.network import precreate_network
 from controller.local.patches import MotoPatches
+from controller.local.scheduler import Driver
 from controller.local.tasks import TaskBook
 
 log = structlog.get_logger("controller.local")
@@ -227,7 +227,7 @@ class EmulatedAws:
         self.driver.ensure_network()
 
     def tick(self) -> None:
-        """Run one scheduler step now (the driver thread also runs one per tick_interval)."""
+        """Run one scheduler step now (the scheduler thread also runs one per tick_interval)."""
         with self.lock:
             self.driver.tick()
 

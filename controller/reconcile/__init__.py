@@ -5,7 +5,7 @@ look again (result.py); all progress lives in ECS (tags, task sets, deployments)
 retry or a restart resumes without repeating work. Dry runs are refused where the calls
 leave (aws.client.read_only); the modules still say what they would do.
 
-    driver       reconcile_once (any kind) and the one-shot `sync` run to completion
+    sync         reconcile_once (any kind) and the one-shot `sync` run to completion
     context      Context: clients, instance, clock, mode; shared caches
     result       Result: the status, requeue-after, rollout events, notices
     cluster      one EcsCluster: create, settings, capacity providers, tags
@@ -24,9 +24,8 @@ leave (aws.client.read_only); the modules still say what they would do.
     snapshot     what runs, as the documents `ecs-gitops import` writes
     prune        deleting a service that left the source, one step at a time
     retention    old task definition revisions deregistered
-    preflight, preflight_checks, permissions
-                 what would make a new task set fail, asked of AWS before any task starts
+    preflight/   what would make a new task set fail, asked of AWS before any task starts
     actions      manual gates: promote, abort
-    status       Flux-style conditions and the cost estimate on a status
+    conditions   Flux-style conditions and the cost estimate on a status
     cost         the monthly Fargate cost of a spec (pure arithmetic)
 """

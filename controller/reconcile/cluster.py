@@ -11,11 +11,11 @@ import structlog
 from controller.api.cluster import EcsCluster
 from controller.api.common import MANAGED_BY_TAG, TAG_PREFIX
 from controller.api.status import ResourceStatus
+from controller.reconcile.conditions import conditions_for
 from controller.reconcile.context import Context
 from controller.reconcile.normalize import compare_cluster
 from controller.reconcile.ownership import owns
 from controller.reconcile.result import Result
-from controller.reconcile.status import conditions_for
 
 log = structlog.get_logger(__name__)
 

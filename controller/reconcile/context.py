@@ -18,7 +18,7 @@ from controller.aws.client import AwsClients
 from controller.aws.ecs import Ecs
 from controller.reconcile.identity import IDENTITY, Identity
 from controller.reconcile.taskset import Registrations
-from controller.runtime.lease import default_identity
+from controller.runtime.election import default_identity
 from controller.runtime.writer import Writer
 
 PREFLIGHT_MODES = ("auto", "block", "warn", "off")

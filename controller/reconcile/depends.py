@@ -21,7 +21,7 @@ from typing import Protocol
 from controller.api import EcsCluster, EcsService, EcsTask, Resource, ResourceKey
 from controller.api.refs import resolve_ref
 from controller.api.status import Condition, ResourceStatus
-from controller.reconcile.status import conditions_for
+from controller.reconcile.conditions import conditions_for
 
 
 class HasResource(Protocol):

@@ -21,12 +21,12 @@ from controller.aws.autoscaling import resource_id
 from controller.aws.client import read_only
 from controller.aws.ecs import Ecs
 from controller.aws.models import LiveService
+from controller.reconcile.conditions import conditions_for
 from controller.reconcile.context import Context
 from controller.reconcile.deployers.base import PRUNE_TAG
 from controller.reconcile.ownership import owns
 from controller.reconcile.result import Result
 from controller.reconcile.rollout import claim
-from controller.reconcile.status import conditions_for
 
 log = structlog.get_logger(__name__)
 

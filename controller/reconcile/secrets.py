@@ -16,7 +16,7 @@ throttled read can never look like a rotation.
 
 Each task set the rollout creates records a digest per secret name (SECRETS_TAG, never a
 version or value), so when the next task set differs only because a version moved, the
-rollout driver names the secrets (rotated_secrets) in its status, log and events. On ECS's
+rollout steps name the secrets (rotated_secrets) in its status, log and events. On ECS's
 own controller there is no task set: the service carries SECRETS_TAG for the deployment it
 asked for, and a rotation is one UpdateService with forceNewDeployment (deployers/ecs.py).
 """
@@ -34,8 +34,8 @@ from controller.api.common import TAG_PREFIX
 from controller.api.ecs_shapes import TaskDefinitionInput
 from controller.api.service import EcsServiceSpec
 from controller.aws.client import AwsClients
+from controller.aws.lookups import Lookups
 from controller.aws.models import LiveService
-from controller.aws.verify import Lookups
 from controller.reconcile.context import Context
 from controller.reconcile.taskset import DesiredTaskSet
 

@@ -31,6 +31,7 @@ from controller.aws.signals import Signals
 from controller.errors import AwsNotFound, Conflict, NotReady
 from controller.reconcile import adopt, hooks
 from controller.reconcile.autoscaling import reconcile_autoscaling
+from controller.reconcile.conditions import conditions_for, set_cost
 from controller.reconcile.context import Context, cluster_name
 from controller.reconcile.deployers import deployer_for
 from controller.reconcile.deployers.base import PRUNE_TAG, desired_tags
@@ -41,7 +42,6 @@ from controller.reconcile.rollout import claim
 from controller.reconcile.rollout.base import RolloutInput, Step
 from controller.reconcile.rollout.state import ROLLOUT_TAG
 from controller.reconcile.secrets import desired_task_set
-from controller.reconcile.status import conditions_for, set_cost
 from controller.runtime.writer import Stamp
 
 log = structlog.get_logger(__name__)

@@ -1,7 +1,7 @@
 """HMAC-SHA256 body signatures, `sha256=<hex>`: the one rule for both directions.
 
 GitHub's scheme (X-Hub-Signature-256): the sender signs the raw body with a shared
-secret. The push webhook (sources/webhook.py) verifies what senders sign; notifications
+secret. The push webhook (sources/push.py) verifies what senders sign; notifications
 (notify/targets.py) sign what receivers verify, under their own header. Verification
 accepts only a well-formed header (the prefix, 64 hex digits, any case), never with an
 empty secret (an empty key would let anyone sign), and compares in constant time.

@@ -32,8 +32,8 @@ from typing import Any, Generic, Protocol, TypeVar
 
 import structlog
 
+from controller.runtime.backoff import ExponentialBackoff, RateLimiter
 from controller.runtime.clock import Clock, MonotonicClock, TimerHandle
-from controller.runtime.ratelimit import ExponentialBackoff, RateLimiter
 
 K = TypeVar("K", bound=Hashable)
 

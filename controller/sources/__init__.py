@@ -16,7 +16,7 @@ git.py     LocalGitSource, RemoteGitSource: name a commit, hand over its GitTree
 gittree.py GitTree (one commit as a FileTree), built with ls-tree and cat-file --batch
 gitcli.py  Git (the git CLI: timeouts, error kinds, redaction), remote credentials
 directory.py  DirectoryTree, a plain directory as a FileTree
-webhook.py    push-webhook signature checks (X-Hub-Signature-256)
+push.py       push webhooks: their signature checks (X-Hub-Signature-256)
 budget.py  the revision budget every kind applies before it reads a revision
 s3.py      S3Source (snapshots, markers, polling and events), open_s3
 objects.py the ObjectStore / EventQueue protocols; ObjectTree, a snapshot as a FileTree

@@ -1,7 +1,7 @@
 """EXTERNAL: ecs-gitops drives the rollout itself, through task sets.
 
 The service holds only its own settings (count, grace period, placement, tags); every
-revision is a task set that the rollout driver (reconcile/rollout/) creates, gates on
+revision is a task set that the rollout steps (reconcile/rollout/) create, gates on
 health and makes PRIMARY with the strategy in `deployment:`.
 """
 
@@ -15,7 +15,7 @@ from controller.aws.models import LiveService
 from controller.reconcile.context import Context
 from controller.reconcile.deployers.base import Settled, create_params
 from controller.reconcile.normalize import compare_service
-from controller.reconcile.rollout import driver
+from controller.reconcile.rollout import steps
 from controller.reconcile.rollout.base import RolloutInput, Step
 from controller.reconcile.taskset import DesiredTaskSet
 
@@ -66,7 +66,7 @@ class TaskSetDeployer:
         return in_place_updates(svc, live, IN_PLACE)
 
     async def step(self, r: RolloutInput) -> Step | None:
-        return await driver.step(r)
+        return await steps.step(r)
 
     def rolled_out(self, live: LiveService, want: DesiredTaskSet) -> bool:
         primary = live.primary_task_set

@@ -60,7 +60,7 @@ class Step:
 
 
 class Strategy(Protocol):
-    """What differs between rolling, blue/green and canary; the driver does the rest."""
+    """What differs between rolling, blue/green and canary; the shared steps (steps.py) do the rest."""
 
     name: str
     alternates: bool

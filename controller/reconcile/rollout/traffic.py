@@ -10,7 +10,7 @@ rolling puts the new set on the PRIMARY set's group, so its weights never move.
 Task sets are created without advancedConfiguration: under the EXTERNAL controller the
 listeners are ours to drive, not ECS's.
 
-The weights are derived, never remembered: on every reconcile the driver names the live
+The weights are derived, never remembered: on every reconcile the rollout steps name the live
 sets (PRIMARY and new) and the share the strategy gives the new set now, and `sync` reads
 the production and test actions (one DescribeRules and/or one DescribeListeners for all
 routes) and writes only those that differ (ModifyRule / ModifyListener):

@@ -27,13 +27,13 @@ from controller.aws.client import read_only
 from controller.errors import AwsError, EcsGitopsError, ReconcileError
 from controller.notify.events import Event, from_rollout
 from controller.reconcile.cluster import reconcile_cluster
+from controller.reconcile.conditions import conditions_for, set_cost
 from controller.reconcile.context import Context, cluster_name
 from controller.reconcile.depends import blocked_by, blocked_status
 from controller.reconcile.hooks import task_index
 from controller.reconcile.result import Result
 from controller.reconcile.rollout.claim import release
 from controller.reconcile.service import reconcile_service
-from controller.reconcile.status import conditions_for, set_cost
 
 log = structlog.get_logger(__name__)
 

@@ -1,4 +1,4 @@
-"""`diff` and `sync`: the engine's one-shot commands, against AWS or the emulated AWS.
+"""`diff` and `sync`: the one-shot commands, against AWS or the emulated AWS.
 
 A plain directory is read as it is on disk (like `kubectl diff -f`): these commands are
 for looking before committing. `git+...` sources are read at their committed ref and
@@ -39,10 +39,10 @@ from controller.loader import LoadResult, load_tree
 from controller.observability import logging as obs_logging
 from controller.reconcile import cost
 from controller.reconcile.context import Context, cluster_name
-from controller.reconcile.driver import sync_all
 from controller.reconcile.hooks import task_index
 from controller.reconcile.plan import plan_resource
-from controller.runtime.lease import default_identity
+from controller.reconcile.sync import sync_all
+from controller.runtime.election import default_identity
 from controller.runtime.writer import Writer
 from controller.sources.base import open_source, source_id
 from controller.sources.budget import MAX_REVISION_BYTES

@@ -1,4 +1,4 @@
-"""The rollout driver: the steps all strategies share, decided from what ECS shows.
+"""The rollout steps all strategies share, decided from what ECS shows.
 
 Each call looks at the live task sets and tags, and takes the next step:
   the desired set is PRIMARY          -> bake (blue/green), remove the others, then clear

@@ -18,8 +18,8 @@ import pytest
 from controller.api import EcsService
 from controller.aws.client import AwsClients, AwsSettings
 from controller.reconcile.context import Context
-from controller.reconcile.driver import SyncOutcome, sync_all
 from controller.reconcile.plan import plan_resource
+from controller.reconcile.sync import SyncOutcome, sync_all
 from tests.conftest import REGION, REPO
 from tests.emulated_ecs import ecs, load, sync_with
 

@@ -1,4 +1,4 @@
-"""The preflight checks themselves, one coroutine per concern (see preflight.py).
+"""The preflight checks themselves, one coroutine per concern (see runner.py).
 
 Each reads through run.lookups, reports through run.add (a path into the task definition
 or, with in_td=False, into the resource) and leaves what later checks need on the run:
@@ -11,8 +11,8 @@ from __future__ import annotations
 import asyncio
 from typing import TYPE_CHECKING
 
-from controller.aws.verify import TargetGroupInfo, parse_ecr_image
-from controller.reconcile.permissions import (
+from controller.aws.lookups import TargetGroupInfo, parse_ecr_image
+from controller.reconcile.preflight.permissions import (
     EXECUTION_POLICY_ARN,
     RolePolicies,
     arn_parts,
@@ -20,11 +20,11 @@ from controller.reconcile.permissions import (
     parameter_arn,
     repository_arn,
 )
+from controller.reconcile.preflight.problems import Run
 from controller.reconcile.secrets import parse_value_from, referenced_secrets
 
 if TYPE_CHECKING:
     from controller.api.ecs_shapes import LoadBalancer
-    from controller.reconcile.preflight import Run
 
 ECS_TASKS = "ecs-tasks.amazonaws.com"
 TRUST = (

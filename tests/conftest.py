@@ -58,13 +58,29 @@ def write_files(root: Path, files: dict[str, str | bytes]) -> None:
             target.write_text(content)
 
 
+_PORTS_PER_WORKER = 1500
+_next_port: list[int] = []
+
+
 def free_port() -> int:
+    """A loopback port no other test process will pick: each pytest-xdist worker takes
+    ports from its own block below Linux's ephemeral range (32768+), where the kernel never
+    hands out client ports, and never the same one twice; a port something else holds is
+    skipped. (Asking the kernel for port 0 and closing it races between workers.)"""
     import socket
 
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        port: int = sock.getsockname()[1]
-        return port
+    if not _next_port:
+        worker = os.environ.get("PYTEST_XDIST_WORKER", "gw0").removeprefix("gw")
+        _next_port.append(20000 + int(worker or 0) * _PORTS_PER_WORKER)
+    while True:
+        port = _next_port[0]
+        _next_port[0] += 1
+        with socket.socket() as sock:
+            try:
+                sock.bind(("127.0.0.1", port))
+            except OSError:
+                continue
+            return port
 
 
 @pytest.fixture(scope="session")

@@ -288,6 +288,8 @@ def test_resource_info_follows_statuses_and_drops_stale_series(metrics: Metrics)
 
 
 def test_commit_to_synced_once_per_resource_and_revision(metrics: Metrics) -> None:
+    metrics.source_fetched("git", "success", 0.1, "r0")  # what the controller started on
+    metrics.source_fetched("git", "success", 0.1, "r1")  # a commit it saw arrive
     commit = datetime(2026, 1, 1, 12, 0, tzinfo=UTC)
     at = [commit + timedelta(seconds=s) for s in (5, 30, 40, 90)]
     count = "ecs_gitops_commit_to_synced_seconds_count"
@@ -313,8 +315,29 @@ def test_commit_to_synced_once_per_resource_and_revision(metrics: Metrics) -> No
 def test_commit_to_synced_not_observed(
     metrics: Metrics, commit_time: datetime | None, ready: bool, changed: bool
 ) -> None:
+    metrics.source_fetched("git", "success", 0.1, "r0")
+    metrics.source_fetched("git", "success", 0.1, "r1")
     metrics.sync_progress("svc", "r1", commit_time, ready=ready, changed=changed)
     assert value(metrics, "ecs_gitops_commit_to_synced_seconds_count") == 0
+
+
+def test_the_revision_found_at_start_is_no_lead_time(metrics: Metrics) -> None:
+    """A fresh start on an eight-day-old HEAD rolls it out, but nobody waited eight days
+    on this controller: only commits seen arriving are observed."""
+    old = datetime.now(UTC) - timedelta(days=8)
+    metrics.source_fetched("git", "success", 0.1, "head")
+    for resource in ("svc-a", "svc-b"):
+        metrics.sync_progress(resource, "head", old, ready=False, changed=True)
+        metrics.sync_progress(resource, "head", old, ready=True, changed=True)
+    metrics.source_fetched("git", "success", 0.1, "head")  # a poll: the same revision
+    metrics.sync_progress("svc-a", "head", old, ready=True, changed=True)
+    assert value(metrics, "ecs_gitops_commit_to_synced_seconds_count") == 0
+    commit = datetime.now(UTC) - timedelta(seconds=20)
+    metrics.source_fetched("git", "success", 0.1, "next")
+    metrics.sync_progress("svc-a", "next", commit, ready=False, changed=True)
+    metrics.sync_progress("svc-a", "next", commit, ready=True, changed=False)
+    assert value(metrics, "ecs_gitops_commit_to_synced_seconds_count") == 1
+    assert 19 <= value(metrics, "ecs_gitops_commit_to_synced_seconds_sum") < 60
 
 
 def test_labels_stay_bounded_whatever_the_input(metrics: Metrics) -> None:
@@ -356,6 +379,7 @@ def test_promtool_check_metrics_has_no_warnings(metrics: Metrics, exercised: boo
         metrics.rollout_finished("canary", "succeeded", 120)
         metrics.aws_call("ecs", "CreateTaskSet", "success", 0.2)
         metrics.source_fetched("git", "success", 0.1, "c" * 40)
+        metrics.source_fetched("git", "success", 0.1, "r")
         metrics.set_resources([status("myapp", "OutOfSync", "Progressing")])
         metrics.sync_progress(
             "svc", "r", datetime(2026, 1, 1, tzinfo=UTC), ready=True, changed=True

@@ -38,6 +38,8 @@ STRATEGIES = (
 ROLLOUT_RESULTS = ("succeeded", "rolled_back", "failed", "aborted")
 AWS_OUTCOMES = ("success", "error", "throttled")
 SOURCE_KINDS = ("git", "directory", "s3")
+MAX_ARRIVED = 64
+"""Revisions remembered as seen arriving (for commit_to_synced_seconds)."""
 FETCH_RESULTS = ("success", "error")
 NOTIFY_TARGET_TYPES = ("webhook", "slack", "github")
 NOTIFY_EVENTS = (
@@ -253,6 +255,8 @@ class Metrics:
         self._source: str | None = None
         self._unsynced: dict[str, str] = {}  # resource -> revision it is not yet ready on
         self._lead_time_seen: dict[str, str] = {}  # resource -> revision already observed
+        self._start_revision: str | None = None  # what the first fetch found: not a commit
+        self._arrived: dict[str, None] = {}  # revisions fetched after it (newest last)
         self.build_info.info({"version": version})
         self._zero_series()
 
@@ -314,6 +318,12 @@ class Metrics:
         self.source_fetch_total.labels(source, _bounded(result, FETCH_RESULTS)).inc()
         self.source_fetch_duration.observe(max(0.0, seconds))
         if revision is not None:
+            if self._start_revision is None:
+                self._start_revision = revision
+            elif revision != self._start_revision and revision not in self._arrived:
+                self._arrived[revision] = None
+                if len(self._arrived) > MAX_ARRIVED:
+                    del self._arrived[next(iter(self._arrived))]
             self.source_revision_info.labels(source).info({"revision": revision})
             if self._source is not None and self._source != source:
                 self.source_revision_info.remove(self._source)
@@ -380,11 +390,15 @@ class Metrics:
     ) -> None:
         """After each reconcile: once a resource that had work to do on `revision` is
         Synced and Healthy on it, observe commit_to_synced_seconds (once per resource per
-        revision). A resource already in sync on a new commit is not a rollout, nor is a
-        drift repaired later on the same revision: nothing is observed, so a restart or an
-        unrelated commit does not add bogus lead times."""
+        revision). Only a commit this process saw arrive counts: the revision the first
+        fetch found (an eight-day-old HEAD at a fresh start) was committed before anyone
+        was waiting on this controller. A resource already in sync on a new commit is not a
+        rollout, nor is a drift repaired later on the same revision: nothing is observed,
+        so a restart or an unrelated commit does not add bogus lead times."""
         if revision is None or commit_time is None:
             return  # a plain directory has no commit time
+        if revision not in self._arrived:
+            return  # found at start, not seen arriving
         first = self._lead_time_seen.get(resource) != revision
         if not ready:
             if first:

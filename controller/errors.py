@@ -102,6 +102,11 @@ class AwsNotFound(AwsTerminal):
     """The named resource does not exist."""
 
 
+class AwsUnavailable(AwsTerminal):
+    """AWS cannot be used at all: no credentials, or the endpoint does not answer. A
+    one-shot command says so before anything else, with what to do, and exits 2."""
+
+
 class ReadOnlyRefused(AwsTerminal):
     """A mutating call made where AWS is read-only (a dry run, `diff`, `import`, selfHeal
     off): refused by the aws layer before it was sent. The reconcilers report what they

@@ -63,7 +63,9 @@ def import_(cluster: str, services: tuple[str, ...], out: Path, **opts: Any) -> 
     region = resolve_region(opts["region"], opts["local"])
 
     async def run() -> Snapshot | None:
-        async with aws_session(region, opts["endpoint_url"], opts["local"], read_only=True) as aws:
+        async with aws_session(
+            region, opts["endpoint_url"], opts["local"], read_only=True, probe=True
+        ) as aws:
             ctx = Context(aws, instance=opts["instance_name"], dry_run=True)
             return await snapshot(ctx, region, cluster, list(services) or None)
 

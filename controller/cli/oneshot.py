@@ -13,7 +13,7 @@ import sys
 import tempfile
 import urllib.error
 import urllib.request
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Collection, Iterable
 from contextlib import asynccontextmanager
 from decimal import Decimal
 from pathlib import Path
@@ -34,7 +34,7 @@ from controller.cli.options import (
     writer_lease_option,
 )
 from controller.cli.progress import SyncProgress
-from controller.errors import EcsGitopsError
+from controller.errors import AwsRetryable, AwsTerminal, AwsUnavailable, EcsGitopsError
 from controller.loader import LoadResult, load_tree
 from controller.observability import logging as obs_logging
 from controller.reconcile import cost
@@ -110,12 +110,56 @@ def _emulator_running(addr: str) -> bool:
         return False
 
 
+def regions_of(resources: Iterable[Resource]) -> list[str | None]:
+    """Each resource's own region (None where it names none), for resolve_region."""
+    return [r.spec.region for r in resources]
+
+
+NO_CREDENTIALS_HINT = (
+    "configure AWS credentials (aws configure, AWS_PROFILE, or AWS_ACCESS_KEY_ID and "
+    "AWS_SECRET_ACCESS_KEY), or use --local for the emulated AWS; an emulator named by "
+    "--endpoint-url takes any: export AWS_ACCESS_KEY_ID=emulated "
+    "AWS_SECRET_ACCESS_KEY=emulated"
+)
+
+
+async def check_reachable(aws: AwsClients) -> None:
+    """One cheap read (ECS ListClusters) before a command does anything: no credentials
+    or an endpoint that does not answer is one clear error (AwsUnavailable, exit 2) after
+    the client's bounded retries, not a failure per resource or 900 s of retries. Any
+    answer from AWS, a refusal included, means it is there."""
+    where = aws.settings.endpoint_url or f"https://ecs.{aws.settings.region}.amazonaws.com"
+    try:
+        await aws.call("ecs", "ListClusters", maxResults=1)
+    except AwsRetryable as exc:
+        raise AwsUnavailable(
+            exc.service,
+            exc.operation,
+            exc.code,
+            f"cannot reach AWS at {where} ({exc.message}); is it up? Without AWS, --local "
+            "runs the emulated AWS",
+        ) from None
+    except AwsTerminal as exc:
+        if exc.code == "NoCredentials":
+            raise AwsUnavailable(
+                exc.service, exc.operation, exc.code, f"no AWS credentials: {NO_CREDENTIALS_HINT}"
+            ) from None
+
+
 @asynccontextmanager
 async def aws_session(
-    region: str | None, endpoint_url: str | None, local: bool, *, read_only: bool = False
+    region: str | None,
+    endpoint_url: str | None,
+    local: bool,
+    *,
+    read_only: bool = False,
+    named_regions: Collection[str | None] = (),
+    probe: bool = False,
 ) -> AsyncIterator[AwsClients]:
     """Clients for one command; read_only: every mutating call is refused unsent (a
-    command that only reads: diff, import, verify, sync --dry-run)."""
+    command that only reads: diff, import, verify, sync --dry-run). named_regions: the
+    resources' own regions, the default region when no flag or variable gives one.
+    probe: check_reachable first (the one-shot commands)."""
     emulator: Any = None
     if local:
         for name in ("AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY"):
@@ -133,10 +177,14 @@ async def aws_session(
             )
         endpoint_url = f"http://{LOCAL_ADDR}"
     settings = AwsSettings(
-        region=resolve_region(region, local), endpoint_url=endpoint_url, read_only=read_only
+        region=resolve_region(region, local, named_regions),
+        endpoint_url=endpoint_url,
+        read_only=read_only,
     )
     try:
         async with AwsClients(settings) as aws:
+            if probe:
+                await check_reachable(aws)
             yield aws
     finally:
         if emulator is not None:
@@ -179,7 +227,12 @@ def diff(source: str, service: str | None, color: bool | None, **opts: Any) -> N
 
     async def run() -> int:
         async with aws_session(
-            opts["region"], opts["endpoint_url"], opts["local"], read_only=True
+            opts["region"],
+            opts["endpoint_url"],
+            opts["local"],
+            read_only=True,
+            named_regions=regions_of(resources),
+            probe=True,
         ) as aws:
             ctx = Context(aws, instance=opts["instance_name"], dry_run=True)
             differs = False
@@ -241,7 +294,12 @@ def sync(
 
     async def run() -> bool:
         async with aws_session(
-            opts["region"], opts["endpoint_url"], opts["local"], read_only=opts["dry_run"]
+            opts["region"],
+            opts["endpoint_url"],
+            opts["local"],
+            read_only=opts["dry_run"],
+            named_regions=regions_of(resources),
+            probe=True,
         ) as aws:
             ctx = Context(
                 aws,

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import os
 import re
-from collections.abc import Callable
+from collections.abc import Callable, Collection
 from typing import Any, TypeVar
 
 import click
@@ -154,10 +154,21 @@ def aws_options(func: F) -> F:
     return log_options(func)
 
 
-def resolve_region(region: str | None, local: bool) -> str:
+def resolve_region(region: str | None, local: bool, named: Collection[str | None] = ()) -> str:
+    """The default region: --region, AWS_REGION / AWS_DEFAULT_REGION, the emulator's under
+    --local, else the one the files name when every resource names one (`named`: each
+    resource's spec.region, None where it names none). Only resources without a region of
+    their own use the default, so files that all name theirs need no flag."""
     region = region or os.environ.get("AWS_REGION") or os.environ.get("AWS_DEFAULT_REGION")
     if region:
         return region
     if local:
         return LOCAL_REGION
-    raise click.UsageError("no AWS region: pass --region or set AWS_REGION")
+    regions = set(named)
+    if regions and None not in regions:
+        return sorted(r for r in regions if r is not None)[0]
+    missing = sum(1 for r in named if r is None)
+    which = f" ({missing} of the {len(named)} resources name none)" if named else ""
+    raise click.UsageError(
+        f"no AWS region{which}: pass --region, set AWS_REGION, or give each resource spec.region"
+    )

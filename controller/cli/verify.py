@@ -42,7 +42,12 @@ def verify(source: str, service: str | None, **opts: Any) -> None:
 
     async def run() -> list[tuple[str, list[Problem]]]:
         async with aws_session(
-            opts["region"], opts["endpoint_url"], opts["local"], read_only=True
+            opts["region"],
+            opts["endpoint_url"],
+            opts["local"],
+            read_only=True,
+            named_regions=[item.resource.spec.region for item in loaded],
+            probe=True,
         ) as aws:
             ctx = Context(aws, instance=opts["instance_name"], dry_run=True)
             found: list[tuple[str, list[Problem]]] = []

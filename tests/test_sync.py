@@ -290,4 +290,4 @@ def test_cli_sync_twice_then_diff(emulated: Any, tmp_path: Path) -> None:
     assert third.returncode == 0
     assert "(0 mutating)" in third.stderr
     same = run_cli("diff", *args)
-    assert (same.returncode, same.stdout) == (0, "")
+    assert (same.returncode, same.stdout) == (0, "in sync: 2 resources, no difference\n")

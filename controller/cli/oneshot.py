@@ -249,6 +249,9 @@ def diff(source: str, service: str | None, color: bool | None, **opts: Any) -> N
                 for line, _ in changes:
                     click.echo(f"  {line}")
                 click.echo(f"  {cost.total_line([delta for _, delta in changes])}")
+            if not differs:
+                count = len(resources)
+                click.echo(f"in sync: {count} resource{'s' if count != 1 else ''}, no difference")
             return 1 if differs else 0
 
     prices: cost.PriceTable | None = None

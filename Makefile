@@ -38,8 +38,12 @@ typecheck: $(STAMP)
 imports: $(STAMP)
 	$(BIN)/lint-imports
 
+# Most tests wait (on the emulated AWS, on subprocesses): several run side by side even on
+# two cores. PYTEST_WORKERS=0 runs them one by one.
+PYTEST_WORKERS ?= 6
+
 pytest: $(STAMP)
-	$(BIN)/pytest -q
+	$(BIN)/pytest -q -n $(PYTEST_WORKERS)
 
 test: lint typecheck imports pytest
 

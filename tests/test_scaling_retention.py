@@ -111,7 +111,7 @@ async def test_step_policy_and_removal(emulated: Any, tmp_path: Path) -> None:
     assert "application-autoscaling:DescribeScalableTargets" not in aws.stats.by_operation()
 
 
-async def test_thirty_image_bumps_leave_at_most_eleven_revisions(
+async def test_ten_image_bumps_keep_three_revisions_and_the_one_in_use(
     emulated: Any, tmp_path: Path
 ) -> None:
     endpoint = emulated.endpoint_url
@@ -122,26 +122,27 @@ async def test_thirty_image_bumps_leave_at_most_eleven_revisions(
     ecs = boto3.client("ecs", endpoint_url=endpoint, region_name=REGION)
     # a revision someone else registered in the same family is never ours to remove
     foreign = ecs.register_task_definition(**{**td, "family": "myapp"})["taskDefinition"]
-    for bump in range(1, 31):
+    # keep 3 (the default is 10): ten bumps show the rule as thirty did at the default
+    for bump in range(1, 11):
         td["containerDefinitions"][0]["image"] = (
             f"123456789012.dkr.ecr.ap-northeast-2.amazonaws.com/myapp:v{bump}"
         )
         td_file.write_text(json.dumps(td))
-        outcome, _ = await sync(endpoint, root)
+        outcome, _ = await sync(endpoint, root, keep=3)
         assert outcome.ok, (bump, outcome.statuses)
     active = ecs.list_task_definitions(familyPrefix="myapp", status="ACTIVE")["taskDefinitionArns"]
     assert foreign["taskDefinitionArn"] in active
     ours = [a for a in active if a != foreign["taskDefinitionArn"]]
-    assert len(ours) <= 11, ours
+    assert len(ours) <= 4, ours  # three kept, and the one in use
     service = ecs.describe_services(cluster="prod-cluster", services=["myapp"])["services"][0]
     in_use = {ts["taskDefinition"] for ts in service["taskSets"]}
     assert in_use <= set(active)
     # v1 is the foreign revision's content: found by content and reused (an imported
-    # service's revision must not be registered again), so v2..v30 are the 29 registered
+    # service's revision must not be registered again), so v2..v10 are the 9 registered
     assert [
         ecs.describe_task_definition(taskDefinition=arn)["taskDefinition"]["containerDefinitions"][
             0
         ]["image"].rsplit(":", 1)[-1]
         for arn in in_use
-    ] == ["v30"]
-    assert any(a.endswith("myapp:30") for a in in_use)
+    ] == ["v10"]
+    assert any(a.endswith("myapp:10") for a in in_use)

@@ -98,6 +98,36 @@ class Running:
     def resource(self, name: str) -> dict[str, Any] | None:
         return next((r for r in self.status()["resources"] if r["name"] == name), None)
 
+    def counter(self, name: str, **labels: str) -> float:
+        """A counter of the controller's /metrics (summed over the other labels)."""
+        with urllib.request.urlopen(f"{self.url}/metrics", timeout=5) as response:
+            text = response.read().decode()
+        total = 0.0
+        for line in text.splitlines():
+            if not line.startswith(f"ecs_gitops_{name}_total"):
+                continue
+            if all(f'{k}="{v}"' in line for k, v in labels.items()):
+                total += float(line.rsplit(" ", 1)[1])
+        return total
+
+    def looked_again(self, times: int = 1, kind: str = "EcsService") -> None:
+        """Until `times` more reconciles of `kind` have ended (a resync each, for one
+        resource): "nothing happened" is then asserted after the controller provably
+        looked, not after a sleep a busy machine may outlast."""
+        start = self.counter("reconcile", kind=kind)
+        self.wait(
+            f"{times} more {kind} reconciles",
+            lambda: self.counter("reconcile", kind=kind) >= start + times,
+        )
+
+    def fetched_again(self, times: int = 1) -> None:
+        """Until the source has been fetched `times` more times (successfully or not)."""
+        start = self.counter("source_fetch")
+        self.wait(
+            f"{times} more source fetches",
+            lambda: self.counter("source_fetch") >= start + times,
+        )
+
     def wait(self, what: str, check: Callable[[], bool], timeout: float = 45.0) -> None:
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:

@@ -189,7 +189,7 @@ def test_moto_restarted_mid_rollout(
             lambda: bool((running.resource("myapp") or {}).get("lastError")),
             timeout=20,
         )
-        time.sleep(3)  # more resyncs against nothing: it waits, it does not exit
+        running.looked_again(2)  # more resyncs against nothing: it waits, it does not exit
         assert running.proc.poll() is None
         with urllib.request.urlopen(f"{running.url}/healthz", timeout=5) as response:
             assert response.status == 200
@@ -283,7 +283,8 @@ def test_a_corrupt_object_is_an_error_and_deletes_nothing(
     tree = git(origin, "rev-parse", "main^{tree}")
     corrupt(origin, git(origin, "rev-parse", f"{tree}:deploy"))
     running.wait("the source error", lambda: bool(running.status()["source"]["error"]), 30)
-    time.sleep(4)  # two resyncs with the source unreadable
+    running.fetched_again(2)  # the source read twice more, unreadable
+    running.looked_again(4)  # and two resyncs of both services
     status = running.status()
     assert status["source"]["revision"] != head
     assert primary(emulated.endpoint_url, "worker") is not None  # not pruned

@@ -71,7 +71,8 @@ def test_uncommitted_edits_are_not_deployed(
     running = controller()
     running.wait("synced", lambda: synced(running, "myapp"))
     set_image(repo, "v9-half-edited")  # in the working tree only
-    time.sleep(4)  # two resyncs and several polls
+    running.fetched_again(2)  # several polls
+    running.looked_again(2)  # and two resyncs
     assert primary_revision(emulated.endpoint_url) == "myapp:1"
 
 
@@ -143,7 +144,7 @@ def test_an_empty_source_deletes_nothing(
     (repo / "deploy" / "README.md").write_text("nothing deployed from here any more\n")
     empty = commit(repo, "delete every resource")
     running.wait("the empty revision", lambda: running.status()["source"]["revision"] == empty)
-    time.sleep(3)  # a resync
+    running.fetched_again(2)  # read again, still empty: nothing pruned
     assert "no valid resources" in running.status()["source"]["pruneBlocked"]
     assert primary_revision(emulated.endpoint_url, "worker") is not None
     assert primary_revision(emulated.endpoint_url, "myapp") == "myapp:1"
@@ -152,7 +153,7 @@ def test_an_empty_source_deletes_nothing(
     commit(repo, "delete the directory")
     running.wait("the source error", lambda: bool(running.status()["source"]["error"]))
     assert "does not exist" in running.status()["source"]["error"]
-    time.sleep(3)
+    running.fetched_again(2)
     assert primary_revision(emulated.endpoint_url, "worker") is not None
 
 

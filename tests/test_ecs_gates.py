@@ -107,7 +107,7 @@ def test_abort_rolls_an_ecs_deployment_back_once_and_a_new_commit_rolls_again(
 
     # later resyncs (every 2 s) never ask ECS for the aborted revision again
     sent = update_services(running)
-    time.sleep(6)
+    running.looked_again(3)
     assert update_services(running) == sent
     assert deployments(endpoint) == ["PRIMARY:COMPLETED:1"]
     assert entry(running)["healthStatus"] == "Degraded"

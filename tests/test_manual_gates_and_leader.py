@@ -104,7 +104,11 @@ def test_two_replicas_one_leader_and_failover(
             for log in logs
         ]
         replicas[0].wait("v1", lambda: web_sets(endpoint) == ["PRIMARY:gates-web:1"], timeout=40)
-        time.sleep(3)
+        # a few resyncs: whoever leads reconciles, the other stands by
+        before = sum(r.counter("reconcile") for r in replicas)
+        replicas[0].wait(
+            "more reconciles", lambda: sum(r.counter("reconcile") for r in replicas) >= before + 4
+        )
 
         def acted(r: Running) -> int:
             return sum(1 for line in r.log.read_text().splitlines() if '"aws_call"' in line)

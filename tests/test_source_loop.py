@@ -115,7 +115,7 @@ def test_a_20_mib_revision_never_delays_healthz(
     running = functools.partial(run_controller, emulated.endpoint_url, repo / "deploy")()
     # settled first: the AWS clients a first reconcile creates load their models on the loop
     running.wait("myapp synced", lambda: synced(running, "myapp"))
-    time.sleep(2.5)  # and a resync
+    running.looked_again(1)  # and a resync
     bulk_files(repo / "deploy")
     big = commit(repo, "20 MiB of ConfigMaps")
     seconds: list[float] = []

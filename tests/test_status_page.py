@@ -9,6 +9,8 @@ under the test's tmp dir.
 from __future__ import annotations
 
 import io
+import os
+import re
 import shutil
 import subprocess
 import sys
@@ -92,6 +94,7 @@ def snapshot() -> dict[str, Any]:
         "lastAppliedRevision": "a" * 40,
         "lastAttemptedRevision": "b" * 40,
         "taskDefinition": "arn:aws:ecs:ap-northeast-2:1:task-definition/myapp:3",
+        "images": ["123456789012.dkr.ecr.ap-northeast-2.amazonaws.com/myapp:v2"],
         "counts": {"desired": 2, "running": 3, "pending": 1},
         "estimatedMonthlyCost": 44.97,
         "costDescription": "$44.97/month (2..10 tasks: $44.97..$224.84)",
@@ -148,6 +151,11 @@ def snapshot() -> dict[str, Any]:
     return {
         "instance": "prod",
         "banner": None,
+        "endpoint": None,
+        "commits": {
+            "a" * 40: {"subject": "myapp v2", "author": "Ada Lovelace"},
+            "b" * 40: {"subject": HOSTILE, "author": "Mallory"},
+        },
         "source": {
             "source": "git+https://github.com/org/deploy.git",
             "revision": "b" * 40,
@@ -196,6 +204,40 @@ def test_page_renders_every_field() -> None:
     assert len(set(page.ids)) == len(page.ids) == 2  # one panel per resource
     assert '<meta http-equiv="refresh"' in document
     assert 'name="viewport"' in document
+
+
+def test_page_answers_what_is_running_and_why() -> None:
+    """Image and tag, task definition revision, commit subject and author; badges only
+    for conditions that hold; the one problem shown once."""
+    data = snapshot()
+    document = render_page(data, now=datetime(2026, 1, 1, 12, 0, tzinfo=UTC))
+    text = parse(document).all_text
+    assert "myapp:v2" in text  # the overview's image column
+    assert "123456789012.dkr.ecr.ap-northeast-2.amazonaws.com/myapp : v2" in text or (
+        "123456789012.dkr.ecr.ap-northeast-2.amazonaws.com/myapp:v2" in text
+    )
+    assert "myapp:3" in text  # the task definition revision
+    assert "“myapp v2” by Ada Lovelace" in text  # the commit the service runs
+    assert "Reconciling: Paused" in text  # a condition that holds
+    assert "Ready: Progressing" not in text  # one that does not: no badge
+    error = data["resources"][1]["lastError"]
+    assert text.count(error) == 1, "the problem is shown once"
+    assert "started 60 s ago" in text  # the rollout's timeline
+    assert "https://" not in document.split("<footer>")[0].split("</header>", 1)[1]
+
+
+def test_an_emulated_aws_gets_no_console_links() -> None:
+    data = snapshot()
+    data["endpoint"] = "http://127.0.0.1:4599"
+    hook = data["resources"][1]["hooks"][0]
+    hook["taskUrl"] = "https://ap-northeast-2.console.aws.amazon.com/ecs/v2/clusters/x/tasks/t1"
+    hook["taskArn"] = "arn:aws:ecs:ap-northeast-2:1:task/prod-cluster/t1"
+    text = parse(render_page(data)).all_text
+    assert "console.aws.amazon.com" not in render_page(data)
+    assert "task t1 (emulated AWS: no console)" in text
+    assert "AWS at http://127.0.0.1:4599 (no AWS console)" in text
+    data["endpoint"] = None
+    assert 'href="https://ap-northeast-2.console.aws.amazon.com' in render_page(data)
 
 
 def test_page_escapes_every_value() -> None:
@@ -312,23 +354,53 @@ def test_status_page_in_chromium_during_a_canary(
         served = parse(response.read().decode())
     assert "script" not in served.tags
 
-    dom = chromium("--dump-dom", "--window-size=1400,1000", ctl.url + "/", profile=tmp_path / "p1")
-    assert dom.returncode == 0, dom.stderr[-2000:]
-    page = parse(dom.stdout.removeprefix("<!DOCTYPE html>").strip())
-    text = page.all_text
-    for expected in ("prod-cluster", "myapp", "EcsService", rollout["strategy"], "Rollout"):
-        assert expected in text, expected
-    assert "Synced" in text or "OutOfSync" in text
-    assert len(page.ids) == 2  # a panel per resource
+    shots = Path(os.environ.get("ECS_GITOPS_SCREENSHOTS", tmp_path))
+    shots.mkdir(parents=True, exist_ok=True)
+    for width in (1280, 390):
+        dom = chromium(
+            "--dump-dom", f"--window-size={width},900", ctl.url + "/", profile=tmp_path / "d"
+        )
+        assert dom.returncode == 0, dom.stderr[-2000:]
+        page = parse(dom.stdout.removeprefix("<!DOCTYPE html>").strip())
+        text = page.all_text
+        for expected in ("prod-cluster", "myapp", "EcsService", rollout["strategy"], "Rollout"):
+            assert expected in text, expected
+        assert "myapp:v1" in text or "myapp:v2" in text, "the service's image"
+        assert "Synced" in text or "OutOfSync" in text
+        assert len(page.ids) == 2  # a panel per resource
+        assert measured(ctl.url, width, tmp_path)["overflow"] == 0, f"{width} px overflows"
 
-    shot = tmp_path / "status-page.png"
-    done = chromium(
-        f"--screenshot={shot}", "--window-size=1400,1000", ctl.url + "/", profile=tmp_path / "p2"
+        shot = shots / f"status-page-{width}.png"
+        done = chromium(
+            f"--screenshot={shot}", f"--window-size={width},1400", ctl.url + "/",
+            profile=tmp_path / "s",
+        )  # fmt: skip
+        assert done.returncode == 0, done.stderr[-2000:]
+        png = shot.read_bytes()
+        assert png.startswith(b"\x89PNG\r\n\x1a\n")
+        size = int.from_bytes(png[16:20], "big"), int.from_bytes(png[20:24], "big")
+        assert size == (width, 1400)
+        assert len(png) > 20_000  # a rendered page, not a blank one
+        print(f"status page screenshot: {shot}")
+
+
+def measured(url: str, width: int, tmp_path: Path) -> dict[str, int]:
+    """How far the page overflows a window `width` px wide, as Chromium lays it out: the
+    served page (no script of its own) with a measuring script added, from a file."""
+    with urllib.request.urlopen(url + "/", timeout=5) as response:
+        document = response.read().decode()
+    probe = (
+        "<script>document.body.setAttribute('data-overflow', String("
+        "document.documentElement.scrollWidth - window.innerWidth));</script>"
     )
-    assert done.returncode == 0, done.stderr[-2000:]
-    png = shot.read_bytes()
-    assert png.startswith(b"\x89PNG\r\n\x1a\n")
-    width, height = int.from_bytes(png[16:20], "big"), int.from_bytes(png[20:24], "big")
-    assert (width, height) == (1400, 1000)
-    assert len(png) > 20_000  # a rendered page, not a blank one
-    print(f"status page screenshot: {shot}")
+    copy = tmp_path / f"measure-{width}.html"
+    copy.write_text(document.replace('<meta http-equiv="refresh"', '<meta name="x"').replace(
+        "</body>", probe + "</body>"
+    ))  # fmt: skip
+    dom = chromium(
+        "--dump-dom", f"--window-size={width},900", copy.as_uri(), profile=tmp_path / "m"
+    )
+    assert dom.returncode == 0, dom.stderr[-2000:]
+    found = re.search(r'data-overflow="(-?\d+)"', dom.stdout)
+    assert found, dom.stdout[-500:]
+    return {"overflow": max(0, int(found.group(1)))}

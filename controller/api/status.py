@@ -90,6 +90,8 @@ class ResourceStatus(StatusModel):
     last_applied_revision: str | None = None
     last_attempted_revision: str | None = None
     task_definition: str | None = None
+    images: list[str] = Field(default_factory=list)
+    """The container images of task_definition (what the service runs), in its order."""
     counts: TaskCounts | None = None
     rollout: RolloutStatus | None = None
     conditions: list[Condition] = Field(default_factory=list)

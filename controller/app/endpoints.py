@@ -31,10 +31,15 @@ def snapshot(ctl: Controller) -> dict[str, Any]:
     return {
         "instance": ctl.settings.instance,
         "banner": ctl.settings.banner,
+        # an endpoint of its own (an emulator, LocalStack): no link to the real console
+        "endpoint": ctl.ctx.aws.settings.endpoint_url,
+        "commits": dict(ctl.commits),
         "source": {
             "source": ctl.source.display,
             "revision": artifact.revision if artifact else None,
             "commitTime": artifact.time.isoformat() if artifact and artifact.time else None,
+            "commitSubject": artifact.subject if artifact else None,
+            "commitAuthor": artifact.author if artifact else None,
             "fetchedAt": ctl.fetched_at.isoformat() if ctl.fetched_at else None,
             "error": ctl.source_error,
             "pruneBlocked": ctl.prune_blocked,

@@ -61,6 +61,8 @@ from controller.sources.git import LocalGitSource, RemoteGitSource
 
 log = structlog.get_logger(__name__)
 
+COMMITS_KEPT = 20
+
 HISTORY_LIMIT = 10
 RESULT_OF_ACTION = {
     Action.DONE: "success",
@@ -127,6 +129,9 @@ class Controller:
             on_depth=self.metrics.set_queue_depth, on_retry=self.metrics.queue_retry
         )
         self.artifact: Artifact | None = None
+        self.commits: dict[str, dict[str, str | None]] = {}
+        """The last revisions applied (at most COMMITS_KEPT): subject and author, so the
+        status page names the commit each service runs, not only its hash."""
         self.loaded_revision: str | None = None
         """The revision apply_artifact last finished: one that failed is applied again."""
         self.generation = 0
@@ -280,6 +285,9 @@ class Controller:
         previous = set(before)
         self.generation += 1
         self.artifact, self.load = artifact, result
+        self.commits[artifact.revision] = {"subject": artifact.subject, "author": artifact.author}
+        while len(self.commits) > COMMITS_KEPT:
+            del self.commits[next(iter(self.commits))]
         self.desired = {item.key: item for item in result.loaded}
         self.ctx.tasks = task_index(result.resources)
         self.ctx.origins = dict(self.desired)

@@ -26,6 +26,7 @@ import structlog
 from controller.api.common import TAG_PREFIX
 from controller.api.service import EcsService
 from controller.api.status import ResourceStatus, RolloutStatus, TaskCounts
+from controller.aws.ecs import Ecs
 from controller.aws.models import LiveService
 from controller.aws.signals import Signals
 from controller.errors import AwsNotFound, Conflict, NotReady
@@ -118,6 +119,7 @@ async def reconcile_service(svc: EcsService, ctx: Context) -> Result:
         desired=live.desired_count, running=live.running_count, pending=live.pending_count
     )
     set_cost(status, spec, live.desired_count)  # the count autoscaling moved, if it did
+    await _running(status, ecs, deployer.settled(live).task_definition)
     if live.status == "DRAINING":
         status.sync_status, status.health_status = "OutOfSync", "Progressing"
         status.message = "the service is draining"
@@ -184,11 +186,20 @@ async def reconcile_service(svc: EcsService, ctx: Context) -> Result:
     status.sync_status = "Synced"
     status.last_applied_revision = ctx.revision
     settled = deployer.settled(live)
-    status.task_definition = settled.task_definition
     steady = settled.steady
     status.health_status = "Healthy" if steady else "Progressing"
     status.message = settled.message
     return _finish(status, requeue_after=None if steady else 5)
+
+
+async def _running(status: ResourceStatus, ecs: Ecs, task_definition: str | None) -> None:
+    """What the service runs now (its PRIMARY's revision and images), in every status, a
+    rollout's included. Revisions are cached by ARN: a new one costs one describe."""
+    status.task_definition = task_definition
+    if task_definition:
+        running = await ecs.describe_task_definition(task_definition)
+        if running is not None:
+            status.images = [c.image or "" for c in running.input.container_definitions]
 
 
 def _from_takeover(

@@ -47,6 +47,8 @@ class Artifact:
     time: datetime | None  # the commit time (UTC), None when the source has no such notion
     tree: FileTree
     source: str  # the source's display name, credentials stripped
+    subject: str | None = None  # the commit message's first line (Git)
+    author: str | None = None  # the commit's author name (Git)
 
 
 class Source(Protocol):

@@ -31,7 +31,7 @@ from controller.sources.gitcli import (
     remote_auth,
     ssh_command,
 )
-from controller.sources.gittree import commit_time, commit_tree
+from controller.sources.gittree import commit_info, commit_tree
 
 WATCH_SECONDS = 0.15  # how often a local checkout's ref files are stat()ed
 _SHA = re.compile(r"[0-9a-f]{40}|[0-9a-f]{64}")
@@ -100,8 +100,10 @@ class LocalGitSource:
         except SourceNotFound as exc:
             hint = f"a checkout is read at its last commit on {self.ref}, so commit the files"
             raise SourceNotFound(f"{exc} ({hint})") from None
-        when = await commit_time(self._git, commit)
-        self._last = Artifact(revision=commit, time=when, tree=tree, source=self._display)
+        info = await commit_info(self._git, commit)
+        self._last = Artifact(
+            commit, info.time, tree, self._display, subject=info.subject, author=info.author
+        )
         return self._last
 
     async def wait_for_change(self, timeout: float) -> bool:  # noqa: ASYNC109 (the protocol's)
@@ -269,8 +271,10 @@ class RemoteGitSource:
             resolved = await git.run("rev-parse", "--verify", f"{dest}^{{commit}}")
             commit = resolved.decode().strip()
         tree = await commit_tree(git, commit, self.path, max_revision_bytes=self._budget)
-        when = await commit_time(git, commit)
-        self._last = Artifact(revision=commit, time=when, tree=tree, source=self._display)
+        info = await commit_info(git, commit)
+        self._last = Artifact(
+            commit, info.time, tree, self._display, subject=info.subject, author=info.author
+        )
         return self._last
 
     async def wait_for_change(self, timeout: float) -> bool:  # noqa: ASYNC109 (the protocol's)

@@ -301,10 +301,29 @@ def _batch_blobs(git: Git, out: bytes, shas: list[str]) -> dict[str, Blob]:
     return by_sha
 
 
-async def commit_time(git: Git, commit: str) -> datetime:
-    """The committer time of commit, from the raw object (no user config can change it)."""
+@dataclass(frozen=True)
+class CommitInfo:
+    time: datetime
+    """The committer time."""
+    subject: str
+    """The message's first line."""
+    author: str
+    """The author's name (without the address)."""
+
+
+async def commit_info(git: Git, commit: str) -> CommitInfo:
+    """The commit's time, subject and author, from the raw object (no user config, such as
+    a log format or a mailmap, can change them)."""
     raw = await git.run("cat-file", "commit", commit)
-    for line in raw.split(b"\n\n", 1)[0].split(b"\n"):
+    header, _, message = raw.partition(b"\n\n")
+    when: datetime | None = None
+    author = ""
+    for line in header.split(b"\n"):
         if line.startswith(b"committer "):
-            return datetime.fromtimestamp(int(line.rsplit(b" ", 2)[1]), UTC)
-    raise SourceError(f"{git.display}: commit {commit[:12]} has no committer line")
+            when = datetime.fromtimestamp(int(line.rsplit(b" ", 2)[1]), UTC)
+        elif line.startswith(b"author "):
+            author = line[len(b"author ") :].rsplit(b" <", 1)[0].decode("utf-8", "replace")
+    if when is None:
+        raise SourceError(f"{git.display}: commit {commit[:12]} has no committer line")
+    subject = message.split(b"\n", 1)[0].decode("utf-8", "replace").strip()
+    return CommitInfo(when, subject[:200], author[:100])

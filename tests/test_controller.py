@@ -119,7 +119,7 @@ def test_removing_a_file_prunes_that_service(
     emulated: Any, repo: Path, controller: Callable[..., Running]
 ) -> None:
     running = controller()
-    running.wait("worker synced", lambda: synced(running, "worker"))
+    running.wait("both synced", lambda: synced(running, "worker") and synced(running, "myapp"))
     (repo / "deploy" / "worker.yaml").unlink()
     commit(repo, "remove worker")
 

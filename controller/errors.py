@@ -35,6 +35,11 @@ from __future__ import annotations
 class EcsGitopsError(Exception):
     """The root of every error raised on purpose by ecs-gitops."""
 
+    retryable: bool = False
+    """Whether the same work may succeed later unchanged (retried with backoff) or not
+    (terminal: Stalled until the input changes). Declared once, here; subclasses that are
+    transient say True."""
+
 
 class UsageError(EcsGitopsError):
     """The command line or configuration is wrong; nothing was attempted."""
@@ -73,8 +78,6 @@ class SourceFileError(SourceError):
 
 class AwsError(EcsGitopsError):
     """An AWS API call failed."""
-
-    retryable = False
 
     def __init__(self, service: str, operation: str, code: str, message: str) -> None:
         super().__init__(f"{service}:{operation}: {code}: {message}")
@@ -115,8 +118,6 @@ class ReadOnlyRefused(AwsTerminal):
 
 class ReconcileError(EcsGitopsError):
     """The desired state cannot be reached as it stands."""
-
-    retryable = False
 
 
 class Conflict(ReconcileError):

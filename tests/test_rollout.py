@@ -90,6 +90,13 @@ async def test_failing_image_rolls_back(
     assert shown == first or (shown.endswith("…") and first.startswith(shown[:-1])), shown
     if tag.endswith("crashloop"):
         assert shown == first
+    # and so do the stopped tasks' reasons (kept beside it, not lost at the next look;
+    # distinct ones, cut with an ellipsis where a tag cannot hold them)
+    kept = service_status(again).stopped_reasons
+    assert status.stopped_reasons
+    assert kept
+    for reason in set(status.stopped_reasons):
+        assert any(k == reason or (k.endswith("…") and reason.startswith(k[:-1])) for k in kept)
 
 
 async def test_alarm_in_alarm_mid_canary_rolls_back(emulated: Any, tmp_path: Path) -> None:

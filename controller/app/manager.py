@@ -548,7 +548,7 @@ class Controller:
         status = error_status(resource, ctx, exc)
         status.last_applied_revision = self.applied.get(key)
         previous = self.statuses.get(key)
-        if previous is not None and getattr(exc, "retryable", False):
+        if previous is not None and exc.retryable:
             # keep what was last known of the resource; add the error
             previous.last_error = str(exc)
             status = previous
@@ -558,7 +558,7 @@ class Controller:
         ):
             self.aws_error = str(exc)
         log.warning("reconcile_failed", resource=resource_name(key), error=str(exc))
-        return Outcome.retry(exc) if getattr(exc, "retryable", False) else Outcome.stop(exc)
+        return Outcome.retry(exc) if exc.retryable else Outcome.stop(exc)
 
     def _store(
         self, key: ResourceKey, status: ResourceStatus, events: Iterable[RolloutEvent] = ()

@@ -296,6 +296,10 @@ class Ecs:
         self._task_definitions[live.arn] = live
         return live
 
+    def known_task_definition(self, arn: str) -> LiveTaskDefinition | None:
+        """A revision already described by this process, without a call (None if not)."""
+        return self._task_definitions.get(arn)
+
     async def describe_task_definition(self, ref: str) -> LiveTaskDefinition | None:
         """A revision by ARN (cached: revisions never change) or family[:revision]."""
         cached = self._task_definitions.get(ref)

@@ -119,7 +119,7 @@ async def reconcile_service(svc: EcsService, ctx: Context) -> Result:
         desired=live.desired_count, running=live.running_count, pending=live.pending_count
     )
     set_cost(status, spec, live.desired_count)  # the count autoscaling moved, if it did
-    await _running(status, ecs, deployer.settled(live).task_definition)
+    _running(status, ecs, deployer.settled(live).task_definition)
     if live.status == "DRAINING":
         status.sync_status, status.health_status = "OutOfSync", "Progressing"
         status.message = "the service is draining"
@@ -186,20 +186,22 @@ async def reconcile_service(svc: EcsService, ctx: Context) -> Result:
     status.sync_status = "Synced"
     status.last_applied_revision = ctx.revision
     settled = deployer.settled(live)
+    if not status.images:  # Synced: the PRIMARY runs the spec's task definition content
+        status.images = [c.image or "" for c in want.task_definition.container_definitions]
     steady = settled.steady
     status.health_status = "Healthy" if steady else "Progressing"
     status.message = settled.message
     return _finish(status, requeue_after=None if steady else 5)
 
 
-async def _running(status: ResourceStatus, ecs: Ecs, task_definition: str | None) -> None:
-    """What the service runs now (its PRIMARY's revision and images), in every status, a
-    rollout's included. Revisions are cached by ARN: a new one costs one describe."""
+def _running(status: ResourceStatus, ecs: Ecs, task_definition: str | None) -> None:
+    """What the service runs now (its PRIMARY's revision, and its images when this process
+    has described that revision), in every status, a rollout's included. No call is made
+    for the images: a resync costs what it did (a Synced service gets them from its spec)."""
     status.task_definition = task_definition
-    if task_definition:
-        running = await ecs.describe_task_definition(task_definition)
-        if running is not None:
-            status.images = [c.image or "" for c in running.input.container_definitions]
+    known = ecs.known_task_definition(task_definition) if task_definition else None
+    if known is not None:
+        status.images = [c.image or "" for c in known.input.container_definitions]
 
 
 def _from_takeover(

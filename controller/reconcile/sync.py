@@ -96,7 +96,7 @@ def error_status(resource: Resource, ctx: Context, exc: EcsGitopsError) -> Resou
         message=str(exc),
         last_attempted_revision=ctx.revision,
     )
-    stalled = not getattr(exc, "retryable", False)
+    stalled = not exc.retryable
     status.conditions = conditions_for(
         status, stalled_reason=type(exc).__name__ if stalled else None
     )

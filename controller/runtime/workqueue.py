@@ -400,9 +400,11 @@ class Logger(Protocol):
 
 
 def default_is_retryable(exc: Exception) -> bool:
-    """The exception's own `retryable` attribute (AwsError and ReconcileError have one); any
-    other exception is retried with backoff, as controller-runtime does. Handlers that know
-    better return Outcome.stop() themselves or pass run_workers their own `is_retryable`."""
+    """An exception that says whether it is retryable (a `retryable` attribute: every error
+    of ecs-gitops has one, declared on the root of its tree) is taken at its word; any
+    other exception is retried with backoff, as controller-runtime does. Handlers that
+    know better return Outcome.stop() themselves or pass run_workers their own
+    `is_retryable`. Duck-typed: the runtime imports nothing of the controller."""
     return bool(getattr(exc, "retryable", True))
 
 

@@ -50,10 +50,11 @@ from controller.reconcile.result import RolloutEvent, RolloutResult
 from controller.reconcile.rollout.base import (
     FAILED_REASON_TAG,
     FAILED_TAG,
+    FAILED_TAGS,
     RolloutInput,
     Step,
+    failure_tags,
     from_tag,
-    tag_safe,
 )
 from controller.reconcile.rollout.state import ABORT_TAG, aborted
 from controller.reconcile.secrets import SECRETS_TAG, rotation_reason, secret_versions_tag
@@ -255,7 +256,7 @@ class EcsDeployer:
         )
         await r.ecs.update_service(r.cluster, r.name, taskDefinition=arn, **changes)
         await r.ecs.tag(r.live.service_arn, _in_flight(r, revision))
-        stale = [t for t in (FAILED_TAG, FAILED_REASON_TAG, ABORT_TAG) if t in r.live.tags]
+        stale = [t for t in (*FAILED_TAGS, ABORT_TAG) if t in r.live.tags]
         await r.ecs.untag(r.live.service_arn, stale)  # a new revision clears an old failure
         log.info("ecs_deployment_requested", task_definition=arn, fields=sorted(changes))
         status.started_at = r.ctx.clock()
@@ -359,9 +360,7 @@ class EcsDeployer:
         status.phase = {"aborted": "Aborted", "failed": "Failed"}.get(result, "RolledBack")
         if r.ctx.dry_run:
             return Step(status, "Degraded", f"rolled back: {reason}", None)
-        await r.ecs.tag(
-            r.live.service_arn, {FAILED_TAG: revision, FAILED_REASON_TAG: tag_safe(reason)}
-        )
+        await r.ecs.tag(r.live.service_arn, failure_tags(revision, reason, []))
         await r.ecs.untag(r.live.service_arn, [DEPLOYING_TAG, ABORT_TAG])
         log.warning("rollout_rolled_back", reason=reason, result=result, revision=revision)
         primary = r.live.primary_deployment

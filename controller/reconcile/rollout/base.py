@@ -28,6 +28,9 @@ from controller.reconcile.taskset import DesiredTaskSet
 FAILED_TAG = f"{TAG_PREFIX}failed-task-set"
 """Service tag: the externalId of a task set that failed its gates and was rolled back."""
 FAILED_REASON_TAG = f"{TAG_PREFIX}failed-reason"
+FAILED_STOPPED_TAG = f"{TAG_PREFIX}failed-stopped"
+"""The stoppedReasons of the failed revision's tasks, one per line (tag_safe)."""
+FAILED_TAGS = (FAILED_TAG, FAILED_REASON_TAG, FAILED_STOPPED_TAG)
 
 
 @dataclass
@@ -96,6 +99,22 @@ def tag_safe(text: str, limit: int = tagtext.LIMIT) -> str:
     """text as a tag value that comes back exactly (api/tagtext.py; decode with
     from_tag)."""
     return tagtext.encode(text, limit)
+
+
+def failure_tags(revision: str, reason: str, stopped: list[str]) -> dict[str, str]:
+    """The tags that record a failed revision: never retried until a new commit, and its
+    reason and stopped tasks shown as they were at every later reconcile."""
+    tags = {FAILED_TAG: revision, FAILED_REASON_TAG: tag_safe(reason)}
+    distinct = list(dict.fromkeys(stopped))[:5]  # tasks of one revision stop alike
+    if distinct:
+        tags[FAILED_STOPPED_TAG] = tag_safe("\n".join(distinct))
+    return tags
+
+
+def failed_stopped(tags: Mapping[str, str]) -> list[str]:
+    """The stoppedReasons failure_tags kept."""
+    text = from_tag(tags, FAILED_STOPPED_TAG, "")
+    return [line for line in text.split("\n") if line]
 
 
 def from_tag(tags: Mapping[str, str], key: str, default: str) -> str:

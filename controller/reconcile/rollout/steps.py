@@ -36,11 +36,13 @@ from controller.reconcile.rollout import claim, traffic
 from controller.reconcile.rollout.base import (
     FAILED_REASON_TAG,
     FAILED_TAG,
+    FAILED_TAGS,
     RolloutInput,
     Step,
     Strategy,
+    failed_stopped,
+    failure_tags,
     from_tag,
-    tag_safe,
 )
 from controller.reconcile.rollout.create import create, rotated_secret_names
 from controller.reconcile.rollout.health import judge
@@ -248,9 +250,7 @@ async def _roll_back(
         return Step(
             status, "Degraded", f"rollout failed: {reason}{note}", None, stopped_reasons=stopped
         )
-    await r.ecs.tag(
-        r.live.service_arn, {FAILED_TAG: r.want.external_id, FAILED_REASON_TAG: tag_safe(reason)}
-    )
+    await r.ecs.tag(r.live.service_arn, failure_tags(r.want.external_id, reason, stopped))
     await traffic.sync(r, primary, None)
     if primary is not None and primary.scale_percent != 100.0:
         await r.ecs.update_task_set_scale(r.cluster, r.name, primary.task_set_arn, 100.0)
@@ -299,6 +299,7 @@ async def _stay_failed(
         "Degraded",
         f"this revision was rolled back ({reason}); commit a fix to roll out again",
         requeue_after=None,
+        stopped_reasons=failed_stopped(r.live.tags),
     )
 
 
@@ -379,7 +380,7 @@ async def _finish(
                 await r.ecs.delete_task_set(r.cluster, r.name, old.task_set_arn)
                 log.info("task_set_deleted", task_set=old.id)
         return Step(status, message="removing old task sets", requeue_after=1.0, changed=True)
-    leftover = [t for t in (*ROLLOUT_TAGS, FAILED_TAG, FAILED_REASON_TAG) if t in r.live.tags]
+    leftover = [t for t in (*ROLLOUT_TAGS, *FAILED_TAGS) if t in r.live.tags]
     if not leftover:
         return None
     if r.ctx.dry_run:
@@ -418,9 +419,7 @@ async def _roll_back_after_promotion(
     stopped: list[str],
 ) -> Step:
     old = _oldest_first(others)[-1]
-    await r.ecs.tag(
-        r.live.service_arn, {FAILED_TAG: r.want.external_id, FAILED_REASON_TAG: tag_safe(reason)}
-    )
+    await r.ecs.tag(r.live.service_arn, failure_tags(r.want.external_id, reason, stopped))
     await traffic.sync(r, old, None)
     if old.scale_percent != 100.0:
         await r.ecs.update_task_set_scale(r.cluster, r.name, old.task_set_arn, 100.0)

@@ -250,14 +250,7 @@ async def _roll_back(
         return Step(
             status, "Degraded", f"rollout failed: {reason}{note}", None, stopped_reasons=stopped
         )
-    await r.ecs.tag(r.live.service_arn, failure_tags(r.want.external_id, reason, stopped))
-    await traffic.sync(r, primary, None)
-    if primary is not None and primary.scale_percent != 100.0:
-        await r.ecs.update_task_set_scale(r.cluster, r.name, primary.task_set_arn, 100.0)
-    await r.ecs.delete_task_set(r.cluster, r.name, new.task_set_arn)
-    await r.ecs.untag(
-        r.live.service_arn, [t for t in ROLLOUT_TAGS if t in r.live.tags] or [ROLLOUT_TAG]
-    )
+    await _restore(r, primary, new, reason, stopped, make_primary=False)
     log.warning("rollout_rolled_back", task_set=new.id, reason=reason, result=result)
     status.phase = "RolledBack" if result == "rolled_back" else "Aborted"
     event = RolloutEvent(
@@ -277,6 +270,31 @@ async def _roll_back(
         changed=True,
         stopped_reasons=stopped,
         events=[event],
+    )
+
+
+async def _restore(
+    r: RolloutInput,
+    keep: LiveTaskSet | None,
+    new: LiveTaskSet,
+    reason: str,
+    stopped: list[str],
+    *,
+    make_primary: bool,
+) -> None:
+    """The one rollback: record the revision as failed first (so a crash from here on
+    resumes as a rollback, never as a new attempt), send the traffic back to `keep` at
+    full scale (made PRIMARY again after a promotion), delete the new set and drop the
+    rollout's tags."""
+    await r.ecs.tag(r.live.service_arn, failure_tags(r.want.external_id, reason, stopped))
+    await traffic.sync(r, keep, None)
+    if keep is not None and keep.scale_percent != 100.0:
+        await r.ecs.update_task_set_scale(r.cluster, r.name, keep.task_set_arn, 100.0)
+    if keep is not None and make_primary:
+        await r.ecs.set_primary_task_set(r.cluster, r.name, keep.task_set_arn)
+    await r.ecs.delete_task_set(r.cluster, r.name, new.task_set_arn)
+    await r.ecs.untag(
+        r.live.service_arn, [t for t in ROLLOUT_TAGS if t in r.live.tags] or [ROLLOUT_TAG]
     )
 
 
@@ -419,13 +437,7 @@ async def _roll_back_after_promotion(
     stopped: list[str],
 ) -> Step:
     old = _oldest_first(others)[-1]
-    await r.ecs.tag(r.live.service_arn, failure_tags(r.want.external_id, reason, stopped))
-    await traffic.sync(r, old, None)
-    if old.scale_percent != 100.0:
-        await r.ecs.update_task_set_scale(r.cluster, r.name, old.task_set_arn, 100.0)
-    await r.ecs.set_primary_task_set(r.cluster, r.name, old.task_set_arn)
-    await r.ecs.delete_task_set(r.cluster, r.name, new.task_set_arn)
-    await r.ecs.untag(r.live.service_arn, [t for t in ROLLOUT_TAGS if t in r.live.tags])
+    await _restore(r, old, new, reason, stopped, make_primary=True)
     log.warning("rollout_rolled_back", task_set=new.id, reason=reason, during="bake")
     status.phase = "RolledBack"
     event = RolloutEvent(

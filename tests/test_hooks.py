@@ -279,3 +279,34 @@ async def test_dry_run_runs_no_hook(emulated: Any, tmp_path: Path) -> None:
     assert runs == 0
     assert service_status(outcome).message == "preSync hook migrate would run"
     assert task_set_revisions(endpoint) == ["PRIMARY:web:1"]
+
+
+async def test_an_ecs_task_is_healthy_only_where_aws_shows_its_cluster(
+    aws_endpoint: str, tmp_path: Path
+) -> None:
+    """An EcsTask's status comes from AWS (its cluster exists), never from the file alone:
+    a controller that cannot reach AWS does not call it Synced and Healthy."""
+    import boto3
+    import pytest
+
+    from controller.api import EcsTask
+    from controller.aws.client import AwsClients, AwsSettings
+    from controller.errors import AwsRetryable, NotReady
+    from controller.reconcile.context import Context
+    from controller.reconcile.sync import reconcile_once
+    from tests.conftest import REGION, free_port
+
+    root = write(tmp_path / "src", web="v1", migrate="v1")
+    task = next(r for r in load(root) if isinstance(r, EcsTask))
+    async with AwsClients(AwsSettings(REGION, aws_endpoint)) as aws:
+        with pytest.raises(NotReady, match="prod-cluster does not exist"):
+            await reconcile_once(task, Context(aws))
+        boto3.client("ecs", endpoint_url=aws_endpoint, region_name=REGION).create_cluster(
+            clusterName="prod-cluster"
+        )
+        result = await reconcile_once(task, Context(aws))
+    assert (result.status.sync_status, result.status.health_status) == ("Synced", "Healthy")
+    nowhere = AwsSettings(REGION, f"http://127.0.0.1:{free_port()}", max_attempts=1)
+    async with AwsClients(nowhere) as aws:
+        with pytest.raises(AwsRetryable):
+            await reconcile_once(task, Context(aws))

@@ -24,7 +24,7 @@ import structlog
 from controller.api import EcsCluster, EcsService, EcsTask, Resource, ResourceKey, resource_key
 from controller.api.status import ResourceStatus
 from controller.aws.client import read_only
-from controller.errors import AwsError, EcsGitopsError, ReconcileError
+from controller.errors import AwsError, EcsGitopsError, NotReady, ReconcileError
 from controller.notify.events import Event, from_rollout
 from controller.reconcile.cluster import reconcile_cluster
 from controller.reconcile.conditions import conditions_for, set_cost
@@ -50,7 +50,7 @@ async def reconcile_once(resource: Resource, ctx: Context) -> Result:
                 return await reconcile_cluster(resource, ctx)
             if isinstance(resource, EcsService):
                 return await reconcile_service(resource, ctx)
-            return _task_status(resource, ctx)
+            return await _task_status(resource, ctx)
     finally:
         structlog.contextvars.unbind_contextvars("resource", "revision")
 
@@ -69,12 +69,19 @@ def announce(resources: Iterable[Resource], ctx: Context) -> None:
         ctx.aws.expect("ecs", region, cluster, names)
 
 
-def _task_status(task: EcsTask, ctx: Context) -> Result:
+async def _task_status(task: EcsTask, ctx: Context) -> Result:
+    """An EcsTask is applied by the services that run it as a hook; its own status says
+    whether it could run: its cluster exists (one DescribeClusters, so a task is never
+    shown Synced and Healthy by a controller that cannot reach AWS)."""
+    region = ctx.region_of(task.spec.region)
+    cluster = cluster_name(task.spec.cluster)
+    if await ctx.ecs(region).describe_cluster(cluster) is None:
+        raise NotReady(f"cluster {cluster} does not exist (yet) in {region}")
     status = ResourceStatus(
         kind="EcsTask",
         name=task.metadata.name,
-        cluster=cluster_name(task.spec.cluster),
-        region=ctx.region_of(task.spec.region),
+        cluster=cluster,
+        region=region,
         sync_status="Synced",
         health_status="Healthy",
         message="run as a hook by the services that name it",

@@ -291,3 +291,28 @@ def test_cli_sync_twice_then_diff(emulated: Any, tmp_path: Path) -> None:
     assert "(0 mutating)" in third.stderr
     same = run_cli("diff", *args)
     assert (same.returncode, same.stdout) == (0, "in sync: 2 resources, no difference\n")
+
+
+async def test_a_cluster_made_late_is_waited_for_not_a_stall(emulated: Any, tmp_path: Path) -> None:
+    """`sync` runs on run's work queue: NotReady (the service's cluster is not there yet,
+    and not in the source) backs off and is tried again until the deadline, as `run`
+    does, instead of ending the service Stalled at once."""
+    import asyncio
+
+    endpoint = emulated.endpoint_url
+    root = quickstart(tmp_path, "v1")
+    (root / "cluster.yaml").unlink()  # someone else creates prod-cluster, a little later
+    seen: list[str] = []
+
+    async def create_cluster_later() -> None:
+        await asyncio.sleep(2.0)
+        await asyncio.to_thread(ecs(endpoint).create_cluster, clusterName="prod-cluster")
+
+    later = asyncio.create_task(create_cluster_later())
+    outcome, _ = await sync_with(
+        endpoint, root, within=40, on_status=lambda key, s: seen.append(s.message)
+    )
+    await later
+    assert outcome.ok, {str(k): s.message for k, s in outcome.statuses.items()}
+    assert any("prod-cluster does not exist (yet)" in m for m in seen), seen
+    assert task_sets(endpoint) == [("PRIMARY", "myapp:1")]

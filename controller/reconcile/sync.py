@@ -1,12 +1,12 @@
-"""Drive reconciles to the end for a one-shot `sync`: clusters first, then services.
+"""One reconcile of any kind, and the one-shot `sync` run to completion on the work queue.
 
-Each resource is reconciled until it reports done, with its own schedule: the
-requeue-after it asked for, or exponential backoff (capped) after a retryable error.
-A terminal error ends that resource as Stalled. A service with dependsOn waits until
-each dependency among the resources being synced is Synced and Healthy at the revision
-being synced (depends.blocked_by), and ends blocked if one of them finishes otherwise.
-The long-running controller uses the work
-queue instead; this driver is the same contract run to completion. The deploy events
+`sync` uses the scheduler `run` uses (runtime.WorkQueue and run_workers): each resource
+is reconciled until it reports done, with its own schedule: the requeue-after it asked
+for, or exponential backoff (capped) after a retryable error, NotReady included. A
+terminal error ends that resource as Stalled. Clusters go first. A service with
+dependsOn waits until each dependency among the resources being synced is Synced and
+Healthy at the revision being synced (depends.blocked_by), and ends blocked if one of
+them finishes otherwise. The deploy events
 of the run (rollouts started and finished, hooks failed) are collected in the outcome.
 At the end the run releases its claims on rollouts it leaves in progress (rollout/claim.py),
 so the next sync or controller goes on at once.
@@ -15,7 +15,6 @@ so the next sync or controller goes on at once.
 from __future__ import annotations
 
 import asyncio
-import time
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 
@@ -34,11 +33,16 @@ from controller.reconcile.hooks import task_index
 from controller.reconcile.result import Result
 from controller.reconcile.rollout.claim import release
 from controller.reconcile.service import reconcile_service
+from controller.runtime import ExponentialBackoff, Outcome, WorkQueue, run_workers
 
 log = structlog.get_logger(__name__)
 
 BACKOFF_BASE = 0.5
 BACKOFF_CAP = 30.0
+SYNC_WORKERS = 16
+"""As many as `run --workers` has by default: concurrency means the same in both."""
+SHUTDOWN_GRACE = 30.0
+"""At the deadline, reconciles in flight finish their step (each one is short)."""
 
 
 async def reconcile_once(resource: Resource, ctx: Context) -> Result:
@@ -113,16 +117,6 @@ def error_status(resource: Resource, ctx: Context, exc: EcsGitopsError) -> Resou
 
 
 @dataclass
-class _Entry:
-    resource: Resource
-    due: float = 0.0
-    attempts: int = 0
-    status: ResourceStatus | None = None
-    done: bool = False
-    stalled: bool = False
-
-
-@dataclass
 class SyncOutcome:
     statuses: dict[ResourceKey, ResourceStatus] = field(default_factory=dict)
     timed_out: bool = False
@@ -140,94 +134,94 @@ async def sync_all(
     *,
     within: float,
     on_status: Callable[[ResourceKey, ResourceStatus], None] | None = None,
+    workers: int = SYNC_WORKERS,
 ) -> SyncOutcome:
     """Reconcile every resource until each is done or stalled, or `within` seconds pass.
-    Hooks are looked up among `resources` when ctx.tasks is empty."""
-    deadline = time.monotonic() + within
+    Hooks are looked up among `resources` when ctx.tasks is empty.
+
+    The same WorkQueue and workers as `run` (runtime/workqueue.py): a retryable error
+    (throttling, NotReady: a cluster not there yet) backs off and is tried again until
+    the deadline, a terminal one ends that resource as Stalled, a requeue-after comes
+    back when asked. Clusters go first: the other resources are queued once every
+    cluster is done."""
+    loop = asyncio.get_running_loop()
+    deadline = loop.time() + within
     outcome = SyncOutcome()
     if not ctx.tasks:
         ctx = ctx.derive()
         ctx.tasks = task_index(resources)
     desired = {resource_key(r): r for r in resources}
     announce(resources, ctx)
+    clusters = [k for k, r in desired.items() if isinstance(r, EcsCluster)]
+    others = [k for k in desired if k not in set(clusters)]
     finished: set[ResourceKey] = set()
-    clusters = [r for r in resources if isinstance(r, EcsCluster)]
-    others = [r for r in resources if not isinstance(r, EcsCluster)]
-    for wave in (clusters, others):
-        entries = {resource_key(r): _Entry(r) for r in wave}
-        while True:
-            pending = [e for e in entries.values() if not e.done]
-            if not pending:
-                break
-            now = time.monotonic()
-            if now >= deadline:
-                outcome.timed_out = True
-                break
-            due = [e for e in pending if e.due <= now]
-            if not due:
-                await asyncio.sleep(min(min(e.due for e in pending), deadline) - now)
-                continue
-            for entry in due:
-                key = resource_key(entry.resource)
-                blockers = [
-                    b
-                    for b in blocked_by(key, outcome.statuses, desired, ctx.revision)
-                    if b in desired
-                ]
-                if blockers:
-                    region = ctx.region_of(entry.resource.spec.region)
-                    entry.status = blocked_status(
-                        key, region, blockers, outcome.statuses, ctx.revision
-                    )
-                    if any(b in finished for b in blockers):  # it will never be ready
-                        entry.done = True
-                        entry.status.message = "blocked: " + entry.status.message
-                    entry.due = now + 0.5
-                else:
-                    outcome.notices += await _step(entry, ctx)
-                assert entry.status is not None
-                if entry.done:
-                    finished.add(key)
-                outcome.statuses[key] = entry.status
-                if on_status is not None:
-                    on_status(key, entry.status)
-        if outcome.timed_out:
-            break
+    queue: WorkQueue[ResourceKey] = WorkQueue(
+        rate_limiter=ExponentialBackoff(base=BACKOFF_BASE, cap=BACKOFF_CAP)
+    )
+
+    def record(key: ResourceKey, status: ResourceStatus) -> None:
+        outcome.statuses[key] = status
+        if on_status is not None:
+            on_status(key, status)
+
+    def finish(key: ResourceKey) -> None:
+        finished.add(key)
+        if key in clusters and finished.issuperset(clusters):
+            for other in others:  # every cluster is done: the rest may go
+                queue.add(other)
+        if len(finished) == len(desired):
+            queue.shut_down()
+
+    async def handle(key: ResourceKey) -> Outcome:
+        resource = desired[key]
+        blockers = [
+            b for b in blocked_by(key, outcome.statuses, desired, ctx.revision) if b in desired
+        ]
+        if blockers:
+            region = ctx.region_of(resource.spec.region)
+            status = blocked_status(key, region, blockers, outcome.statuses, ctx.revision)
+            if any(b in finished for b in blockers):  # it will never be ready
+                status.message = "blocked: " + status.message
+                record(key, status)
+                finish(key)
+                return Outcome.done()
+            record(key, status)
+            return Outcome.requeue(0.5)
+        try:
+            result = await reconcile_once(resource, ctx)
+        except (AwsError, ReconcileError) as exc:
+            record(key, error_status(resource, ctx, exc))
+            if exc.retryable:  # logged as work_retry, with its backoff
+                return Outcome.retry(exc)
+            finish(key)  # logged as work_stopped
+            return Outcome.stop(exc)
+        record(key, result.status)
+        outcome.notices += [*result.notices, *(from_rollout(key, e) for e in result.events)]
+        rollout = result.status.rollout
+        if result.requeue_after is None or (rollout is not None and rollout.phase == "Blocked"):
+            # Blocked (a failed preflight) waits for a person to push the image or create
+            # the secret: `run` checks again a minute later, a one-shot sync reports it now
+            finish(key)
+            return Outcome.done()
+        return Outcome.requeue(result.requeue_after)
+
+    def time_up() -> None:
+        if len(finished) < len(desired):
+            outcome.timed_out = True
+        queue.shut_down()
+
+    timer = loop.call_at(deadline, time_up)
+    for key in clusters or others:
+        queue.add(key)
+    if not desired:
+        queue.shut_down()
+    try:
+        await run_workers(queue, handle, workers=workers, logger=log, shutdown_grace=SHUTDOWN_GRACE)
+    finally:
+        timer.cancel()
     if not ctx.dry_run:  # a one-shot sync holds its rollouts only while it runs
         try:
             await release(ctx)
         except AwsError as exc:  # they lapse a writer lease later instead
             log.warning("writer_release_failed", error=str(exc))
     return outcome
-
-
-async def _step(entry: _Entry, ctx: Context) -> list[Event]:
-    """One reconcile of entry; the deploy events it produced."""
-    try:
-        result = await reconcile_once(entry.resource, ctx)
-    except AwsError as exc:
-        if exc.retryable:
-            entry.attempts += 1
-            delay = min(BACKOFF_CAP, BACKOFF_BASE * 2 ** (entry.attempts - 1))
-            entry.due = time.monotonic() + delay
-            entry.status = error_status(entry.resource, ctx, exc)
-            log.warning("reconcile_retry", error=str(exc), retry_in=delay)
-            return []
-        entry.status, entry.done, entry.stalled = error_status(entry.resource, ctx, exc), True, True
-        log.error("reconcile_stalled", error=str(exc))
-        return []
-    except ReconcileError as exc:
-        entry.status, entry.done, entry.stalled = error_status(entry.resource, ctx, exc), True, True
-        log.error("reconcile_stalled", error=str(exc))
-        return []
-    entry.attempts = 0
-    entry.status = result.status
-    rollout = result.status.rollout
-    if result.requeue_after is None or (rollout is not None and rollout.phase == "Blocked"):
-        # Blocked (a failed preflight) waits for a person to push the image or create the
-        # secret: `run` checks again a minute later, a one-shot sync reports it now
-        entry.done = True
-    else:
-        entry.due = time.monotonic() + result.requeue_after
-    key = resource_key(entry.resource)
-    return [*result.notices, *(from_rollout(key, e) for e in result.events)]

@@ -77,7 +77,7 @@ def child(specs: list[str], budget: int) -> dict[str, Any]:
     from controller.errors import SourceError
     from controller.loader import load_tree
     from controller.loader.loader import LoadResult
-    from controller.sources.base import open_source
+    from controller.sources.opening import open_source
 
     report: dict[str, Any] = {"imports_rss_mib": rss_mib()}
     held: LoadResult | None = None

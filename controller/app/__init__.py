@@ -6,7 +6,8 @@ queueing   which work goes first (work queue priorities, what a revision changed
 endpoints  what the HTTP server shows and accepts (status, readiness, webhook, actions)
 """
 
-from controller.app.manager import Controller, RunSettings
+from controller.app.manager import Controller
 from controller.app.queueing import changed_keys
+from controller.app.settings import RunSettings
 
 __all__ = ["Controller", "RunSettings", "changed_keys"]

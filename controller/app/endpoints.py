@@ -8,24 +8,68 @@ comes at once). Functions of the Controller, kept apart from its reconcile loop.
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any
+from collections.abc import Mapping
+from datetime import datetime
+from typing import Any, Protocol
 
 import structlog
 
-from controller.api import EcsService
+from controller.api import EcsService, ResourceKey
+from controller.api.status import ResourceStatus
 from controller.app.queueing import ACTION_PRIORITY
+from controller.app.settings import RunSettings
 from controller.errors import AwsError, ReconcileError, SecretUnavailable
+from controller.loader import Loaded, LoadResult
 from controller.observability.http import HttpHooks
 from controller.reconcile.actions import abort, promote
+from controller.reconcile.context import Context
+from controller.runtime import WorkQueue
+from controller.runtime.election import LeaderElector
+from controller.sources.base import Artifact, Source
 from controller.sources.push import load_webhook_secret, verify_signature
-
-if TYPE_CHECKING:
-    from controller.app.manager import Controller
 
 log = structlog.get_logger(__name__)
 
 
-def snapshot(ctl: Controller) -> dict[str, Any]:
+class ControllerView(Protocol):
+    """What the HTTP layer sees of the running controller: read-only state, and the two
+    things a request may cause (wake the source; queue a key after promote or abort).
+    The manager satisfies it; nothing here imports the manager."""
+
+    @property
+    def settings(self) -> RunSettings: ...
+    @property
+    def elector(self) -> LeaderElector | None: ...
+    @property
+    def local_api_token(self) -> bytes | None: ...
+    @property
+    def source(self) -> Source: ...
+    @property
+    def ctx(self) -> Context: ...
+    @property
+    def queue(self) -> WorkQueue[ResourceKey]: ...
+    @property
+    def artifact(self) -> Artifact | None: ...
+    @property
+    def load(self) -> LoadResult | None: ...
+    @property
+    def desired(self) -> Mapping[ResourceKey, Loaded]: ...
+    @property
+    def statuses(self) -> Mapping[ResourceKey, ResourceStatus]: ...
+    @property
+    def commits(self) -> Mapping[str, Mapping[str, str | None]]: ...
+    @property
+    def prune_blocked(self) -> str | None: ...
+    @property
+    def source_error(self) -> str | None: ...
+    @property
+    def fetched_at(self) -> datetime | None: ...
+    @property
+    def aws_error(self) -> str | None: ...
+    def render_metrics(self, accept: str) -> tuple[bytes, str]: ...
+
+
+def snapshot(ctl: ControllerView) -> dict[str, Any]:
     artifact = ctl.artifact
     load = ctl.load
     return {
@@ -52,7 +96,7 @@ def snapshot(ctl: Controller) -> dict[str, Any]:
     }
 
 
-def readiness(ctl: Controller) -> tuple[bool, str]:
+def readiness(ctl: ControllerView) -> tuple[bool, str]:
     if ctl.artifact is None:
         return False, f"source not loaded yet: {ctl.source_error or 'fetching'}"
     if ctl.aws_error is not None:
@@ -60,7 +104,7 @@ def readiness(ctl: Controller) -> tuple[bool, str]:
     return True, "ok"
 
 
-async def webhook(ctl: Controller, body: bytes, headers: dict[str, str]) -> int:
+async def webhook(ctl: ControllerView, body: bytes, headers: dict[str, str]) -> int:
     """A push webhook; the secret is read for each request, so a rotation needs no restart."""
     try:
         secret = load_webhook_secret()
@@ -79,7 +123,7 @@ async def webhook(ctl: Controller, body: bytes, headers: dict[str, str]) -> int:
 
 
 async def action(
-    ctl: Controller, name: str, verb: str, cluster: str | None
+    ctl: ControllerView, name: str, verb: str, cluster: str | None
 ) -> tuple[int, dict[str, Any]]:
     """promote / abort a rollout of the EcsService `name` (from the HTTP API)."""
     if ctl.elector is not None and not ctl.elector.is_leader:
@@ -108,7 +152,7 @@ async def action(
     return 202, {"message": message}
 
 
-def hooks_for(ctl: Controller) -> HttpHooks:
+def hooks_for(ctl: ControllerView) -> HttpHooks:
     return HttpHooks(
         status=lambda: snapshot(ctl),
         ready=lambda: readiness(ctl),

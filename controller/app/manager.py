@@ -17,7 +17,6 @@ import contextlib
 import gc
 import time
 from collections.abc import Collection, Iterable
-from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
@@ -32,6 +31,7 @@ from controller.app.queueing import (
     changed_keys,
     changed_priority,
 )
+from controller.app.settings import RunSettings
 from controller.aws.client import AwsClients
 from controller.errors import (
     AwsError,
@@ -88,19 +88,6 @@ def source_kind(source: Source) -> str:
     return "s3" if source.display.startswith("s3://") else "other"
 
 
-@dataclass(frozen=True)
-class RunSettings:
-    instance: str = "ecs-gitops"
-    dry_run: bool = False
-    poll_interval: float = 15.0
-    resync_interval: float = 60.0
-    http_addr: str = "127.0.0.1:8080"
-    workers: int = 16
-    shutdown_grace: float = 15.0
-    """Seconds in-flight reconciles get after SIGTERM (Fargate kills at 30 s)."""
-    banner: str | None = None
-
-
 class Controller:
     def __init__(
         self,
@@ -110,6 +97,7 @@ class Controller:
         metrics: Metrics | None = None,
         elector: LeaderElector | None = None,
         local_api_token: bytes | None = None,
+        context: Context | None = None,
     ) -> None:
         self.settings = settings
         self.elector = elector
@@ -124,7 +112,9 @@ class Controller:
         self.source_kind = source_kind(source)
         aws.stats.listeners.append(self.metrics.aws_call)
         aws.stats.wait_listeners.append(self.metrics.rate_limit_wait)
-        self.ctx = Context(aws, instance=settings.instance, dry_run=settings.dry_run)
+        # the reconcile context, complete at construction (`run` builds it with its
+        # retention, preflight and writer settings; never swapped afterwards)
+        self.ctx = context or Context(aws, instance=settings.instance, dry_run=settings.dry_run)
         self.queue: WorkQueue[ResourceKey] = WorkQueue(
             on_depth=self.metrics.set_queue_depth, on_retry=self.metrics.queue_retry
         )

@@ -44,9 +44,10 @@ from controller.reconcile.plan import plan_resource
 from controller.reconcile.sync import sync_all
 from controller.runtime.election import default_identity
 from controller.runtime.writer import Writer
-from controller.sources.base import open_source, source_id
+from controller.sources.base import source_id
 from controller.sources.budget import MAX_REVISION_BYTES
 from controller.sources.directory import open_path
+from controller.sources.opening import open_source
 
 
 def open_tree(source: str, opts: dict[str, Any] | None = None) -> FileTree:

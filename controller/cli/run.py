@@ -27,9 +27,11 @@ from controller.cli.options import (
 from controller.errors import EcsGitopsError, SecretUnavailable
 from controller.observability import apiauth
 from controller.observability import logging as obs_logging
+from controller.reconcile.context import Context
 from controller.runtime.election import LeaderElector, default_identity
 from controller.runtime.writer import Writer
-from controller.sources.base import open_source, source_id
+from controller.sources.base import source_id
+from controller.sources.opening import open_source
 from controller.sources.push import load_webhook_secret
 
 
@@ -166,13 +168,18 @@ def run(
                 lease = DynamoDbLease(aws, leader_election_table, opts["instance_name"])
                 elector = LeaderElector(lease, identity)
             local_token = _local_api_token(http_addr, log)
-            controller = Controller(
-                settings, aws, src, elector=elector, local_api_token=local_token
+            context = Context(
+                aws,
+                instance=settings.instance,
+                dry_run=settings.dry_run,
+                keep_revisions=keep_revisions,
+                preflight=preflight,
+                writer=Writer(identity, writer_lease),
+                source_id=source_id(source),
             )
-            controller.ctx.keep_revisions = keep_revisions
-            controller.ctx.preflight = preflight
-            controller.ctx.writer = Writer(identity, writer_lease)
-            controller.ctx.source_id = source_id(source)
+            controller = Controller(
+                settings, aws, src, elector=elector, local_api_token=local_token, context=context
+            )
             try:
                 await controller.run(stop)
             finally:

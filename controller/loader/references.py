@@ -22,7 +22,7 @@ from controller.api import EcsService, EcsTask, ResourceKey
 from controller.api.refs import find_cycles, hook_task_key, parse_ref, resolve_ref
 
 if TYPE_CHECKING:
-    from controller.loader.loader import Loaded
+    from controller.loader.loaded import Loaded
 
 DocPath = tuple[str | int, ...]
 SUBNETS_PATH: DocPath = ("spec", "networkConfiguration", "awsvpcConfiguration", "subnets")

@@ -1,6 +1,6 @@
 """Sources: where the desired state comes from.
 
-`open_source` (base.py) turns a --source value into a Source:
+`open_source` (opening.py) turns a --source value into a Source:
 
     PATH                                  a directory; inside a Git work tree it is read at
                                           the checkout's current branch, committed files only
@@ -11,7 +11,8 @@
                                           marker written last (open_source needs an
                                           object store factory from controller.aws.s3)
 
-base.py    Artifact, the Source protocol, DirectorySource, open_source
+base.py    Artifact, the Source protocol, DirectorySource
+opening.py open_source: the Source a --source value names
 git.py     LocalGitSource, RemoteGitSource: name a commit, hand over its GitTree
 gittree.py GitTree (one commit as a FileTree), built with ls-tree and cat-file --batch
 gitcli.py  Git (the git CLI: timeouts, error kinds, redaction), remote credentials
@@ -22,10 +23,11 @@ s3.py      S3Source (snapshots, markers, polling and events), open_s3
 objects.py the ObjectStore / EventQueue protocols; ObjectTree, a snapshot as a FileTree
 """
 
-from controller.sources.base import Artifact, DirectorySource, Source, open_source, redact_url
+from controller.sources.base import Artifact, DirectorySource, Source, redact_url
 from controller.sources.git import LocalGitSource, RemoteGitSource
 from controller.sources.gittree import GitTree
 from controller.sources.objects import EventQueue, ObjectStore
+from controller.sources.opening import open_source
 from controller.sources.s3 import S3Source
 
 __all__ = [

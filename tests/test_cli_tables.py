@@ -113,27 +113,23 @@ def test_the_status_command_piped_fits_80_columns(server: str, columns: str | No
     env = {k: v for k, v in os.environ.items() if k not in ("COLUMNS", "LINES")}
     if columns:
         env["COLUMNS"] = columns
-    done = subprocess.run(
-        [sys.executable, "-m", "controller", "status", "--server", server],
-        cwd=REPO,
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=60,
-        check=False,
-    )
+
+    def status(*extra: str) -> subprocess.CompletedProcess[str]:
+        return subprocess.run(
+            [sys.executable, "-m", "controller", "status", "--server", server, *extra],
+            cwd=REPO,
+            env=env,
+            capture_output=True,
+            text=True,
+            timeout=60,
+            check=False,
+        )
+
+    done = status()
     assert done.returncode == 1, done.stderr  # one resource is not Synced
     lines = done.stdout.splitlines()
     assert lines
     assert all(len(line) <= 80 for line in lines), done.stdout
     assert "payments-api-worker" in done.stdout
-    full = subprocess.run(
-        [sys.executable, "-m", "controller", "status", "--server", server, "-o", "json"],
-        cwd=REPO,
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=60,
-        check=False,
-    )
+    full = status("-o", "json")
     assert json.loads(full.stdout)["resources"][1]["message"] == MESSAGE

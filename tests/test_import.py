@@ -226,6 +226,18 @@ async def test_import_then_diff_is_empty_and_sync_only_tags(emulated: Any, tmp_p
     assert again.returncode == 0, again.stdout
 
 
+def team_with_external_api(endpoint: str) -> tuple[Any, str]:
+    """Cluster `team` with the task-set service `api` on the console task definition, as
+    another tool left it: (the ECS client, the revision's ARN)."""
+    ecs = client(endpoint)
+    ecs.create_cluster(clusterName="team")
+    arn = ecs.register_task_definition(**CONSOLE_TASK_DEFINITION)["taskDefinition"][
+        "taskDefinitionArn"
+    ]
+    external_service(endpoint, "team", "api", arn)
+    return ecs, arn
+
+
 def service_file(root: Path, name: str, *, adopt: bool, controller: str = "EXTERNAL") -> Path:
     """The file `import` would write for external_service(name), with syncPolicy.adopt as
     given and the deployment controller the file asks for."""
@@ -256,12 +268,7 @@ async def test_a_service_not_ours_is_left_alone_unless_its_file_says_adopt(
     from tests.emulated_ecs import sync_with
 
     endpoint = emulated.endpoint_url
-    ecs = client(endpoint)
-    ecs.create_cluster(clusterName="team")
-    arn = ecs.register_task_definition(**CONSOLE_TASK_DEFINITION)["taskDefinition"][
-        "taskDefinitionArn"
-    ]
-    external_service(endpoint, "team", "api", arn)
+    ecs, _ = team_with_external_api(endpoint)
 
     outcome, aws = await sync_with(
         endpoint, service_file(tmp_path / "off", "api", adopt=False), within=5
@@ -290,12 +297,7 @@ async def test_a_switch_ecs_forbids_is_stalled_with_the_rule_and_the_fix(
     from tests.emulated_ecs import sync_with
 
     endpoint = emulated.endpoint_url
-    ecs = client(endpoint)
-    ecs.create_cluster(clusterName="team")
-    arn = ecs.register_task_definition(**CONSOLE_TASK_DEFINITION)["taskDefinition"][
-        "taskDefinitionArn"
-    ]
-    external_service(endpoint, "team", "api", arn)
+    ecs, arn = team_with_external_api(endpoint)
     ecs.create_task_set(
         cluster="team",
         service="api",
@@ -618,12 +620,7 @@ async def test_an_adopted_external_service_switched_to_ecs_keeps_serving(
     from tests.emulated_ecs import sync_with
 
     endpoint = emulated.endpoint_url
-    ecs = client(endpoint)
-    ecs.create_cluster(clusterName="team")
-    arn = ecs.register_task_definition(**CONSOLE_TASK_DEFINITION)["taskDefinition"][
-        "taskDefinitionArn"
-    ]
-    external_service(endpoint, "team", "api", arn)
+    ecs, arn = team_with_external_api(endpoint)
     root = service_file(tmp_path / "src", "api", adopt=True, controller="ECS")
     seen: list[int] = []
     stop = asyncio.Event()

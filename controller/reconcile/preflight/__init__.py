@@ -37,7 +37,6 @@ from controller.reconcile.preflight.problems import (
     Problem,
     Run,
     blocking,
-    dotted,
     summary,
 )
 from controller.reconcile.preflight.runner import preflight
@@ -48,7 +47,6 @@ __all__ = [
     "Problem",
     "Run",
     "blocking",
-    "dotted",
     "preflight",
     "summary",
 ]

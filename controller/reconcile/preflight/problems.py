@@ -10,6 +10,7 @@ from controller.api.ecs_shapes import TaskDefinitionInput
 from controller.api.service import EcsService
 from controller.aws.lookups import ImageState, Lookups, RoleInfo, SecretInfo
 from controller.loader import Loaded
+from controller.loader.diagnostics import dotted
 
 DocPath = tuple[str | int, ...]
 Severity = Literal["error", "note"]
@@ -63,13 +64,6 @@ def summary(problems: Iterable[Problem], limit: int = 3, *, blocked: bool = True
         "preflight failed, no task set created" if blocked else "preflight problems, not enforced"
     )
     return f"{head}: {shown}{more}"
-
-
-def dotted(path: DocPath) -> str:
-    out = ""
-    for part in path:
-        out += f"[{part}]" if isinstance(part, int) else (f".{part}" if out else part)
-    return out
 
 
 @dataclass(frozen=True)

@@ -58,7 +58,8 @@ def write_files(root: Path, files: dict[str, str | bytes]) -> None:
             target.write_text(content)
 
 
-_PORTS_PER_WORKER = 1500
+_PORTS_PER_WORKER = 600
+_SESSION_SLOTS = 2
 _next_port: list[int] = []
 
 
@@ -66,12 +67,18 @@ def free_port() -> int:
     """A loopback port no other test process will pick: each pytest-xdist worker takes
     ports from its own block below Linux's ephemeral range (32768+), where the kernel never
     hands out client ports, and never the same one twice; a port something else holds is
-    skipped. (Asking the kernel for port 0 and closing it races between workers.)"""
+    skipped. (Asking the kernel for port 0 and closing it races between workers.) Blocks
+    of a run sit in one of a few slots chosen by the run's id, so two runs on one machine
+    rarely meet either."""
     import socket
+    import zlib
 
     if not _next_port:
-        worker = os.environ.get("PYTEST_XDIST_WORKER", "gw0").removeprefix("gw")
-        _next_port.append(20000 + int(worker or 0) * _PORTS_PER_WORKER)
+        worker = int(os.environ.get("PYTEST_XDIST_WORKER", "gw0").removeprefix("gw") or 0)
+        run = os.environ.get("PYTEST_XDIST_TESTRUNUID", str(os.getpid()))
+        slot = zlib.crc32(run.encode()) % _SESSION_SLOTS
+        per_slot = _PORTS_PER_WORKER * 10  # blocks for up to 10 workers
+        _next_port.append(20000 + slot * per_slot + (worker % 10) * _PORTS_PER_WORKER)
     while True:
         port = _next_port[0]
         _next_port[0] += 1

@@ -38,7 +38,7 @@ from pathlib import Path
 from typing import Any
 
 from awsproxy import AwsProxy, ProxyThread  # bench/ is the script's directory
-from noop_resync import make_in_sync
+from noop_resync import make_in_sync, until
 
 REGION = "ap-northeast-2"
 OURS, THEIRS = "fanout", "plain"
@@ -163,7 +163,7 @@ async def child(endpoint: str, root: Path, within: float, workers: int) -> dict[
                 await asyncio.sleep(URGENT_AFTER)
                 edited = time.monotonic()
                 write_service(root, URGENT, "v2")
-                await _until(lambda: _rolling(ctl.statuses.get(urgent)), 0.05)
+                await until(lambda: _rolling(ctl.statuses.get(urgent)), 0.05)
                 out["urgent_commit_to_new_task_set_seconds"] = round(time.monotonic() - edited, 2)
                 out["urgent_edited_after_seconds"] = URGENT_AFTER
                 revision = ctl.artifact.revision if ctl.artifact else None
@@ -174,7 +174,7 @@ async def child(endpoint: str, root: Path, within: float, workers: int) -> dict[
                     for k in ctl.desired
                     if k.kind == "EcsService" and k != urgent
                 )
-                await _until(done, 0.2)
+                await until(done, 0.2)
             stop.set()
             await running
     failed = [e for e in logs if e.get("event") == "reconcile_failed"]
@@ -190,14 +190,6 @@ async def child(endpoint: str, root: Path, within: float, workers: int) -> dict[
         "failed_reconciles_by_throttling": sum("Throttl" in str(e.get("error")) for e in failed),
         "not_synced": [str(k) for k, s in ctl.statuses.items() if not s.ready][:10],
     }
-
-
-async def _until(check: Any, every: float) -> None:
-    """Poll: the controller's state is read, not signalled, as a user's script would."""
-    while True:
-        if check():
-            return
-        await asyncio.sleep(every)
 
 
 def _rolling(status: Any) -> bool:

@@ -16,10 +16,13 @@ from collections.abc import Mapping
 from controller.api import ResourceKey
 from controller.loader import Loaded
 
+# defined in the runtime, where the aws layer reads it too: a resync poll may be answered
+# from its pass's read-ahead (aws/batching.py)
+from controller.runtime import RESYNC_PRIORITY as RESYNC_PRIORITY
+
 ACTION_PRIORITY = 1 << 62
 """promote / abort asked for by a person."""
 UNCHANGED_PRIORITY = 0
-RESYNC_PRIORITY = -2
 
 
 def changed_priority(generation: int, kind: str) -> int:

@@ -4,13 +4,19 @@ Reconciles describe one service each, but DescribeServices takes 10 names a call
 DescribeScalableTargets 50 resource ids), and the service-read bucket is the scarce
 budget. A `Coalescer` sits in AwsClients.call for such an operation: requests that share
 a scope (cluster, include) and arrive within `window` seconds go out as one call. A call
-with free slots fills them with other names of the same cluster that have been asked for
+with free slots fills them with other names of the same cluster, read ahead: while a
+pass is open (begin_pass: a resync or a new revision names the services it is about to
+poll, in its order) the next of its names not yet asked for; otherwise names asked for
 before (or named by `expect` and by ListServices answers), those asked for longest ago
-first: a resync asks for the same names in the same order every time, so these are the
-names it asks for next. Their answers are kept
-for at most `ttl` seconds and served once, so a reconcile never reads state older than
-that, and any mutating call naming a service drops its entry, also from a read in flight
-(a generation count per scope). Nothing above the aws layer changes: the reconcile still
+first. An ask for a name already on its way in such a call waits for that call.
+
+An answer read ahead is served once, and only while it is fresh enough for the asker:
+within `ttl` seconds for any other reconcile; for a resync poll (runtime.RESYNC_PRIORITY:
+it only looks, and acts on what it sees) when it was read during the pass being polled,
+however long ago. So the reconciles of a pass cost ceil(N/10) calls per cluster however
+they spread over time, and drift made before a pass began is seen by that pass.
+Any mutating call naming a service drops its entry, also from a read in flight (a
+generation count per scope). Nothing above the aws layer changes: the reconcile still
 asks for one service and gets one answer, as if it had called ECS itself.
 """
 
@@ -22,6 +28,8 @@ from collections import OrderedDict
 from collections.abc import Awaitable, Callable, Iterable
 from dataclasses import dataclass, field
 from typing import Any
+
+from controller.runtime import RESYNC_PRIORITY, work_priority
 
 Send = Callable[[str, dict[str, Any]], Awaitable[dict[str, Any]]]
 """(region, params) -> the raw response of one real call."""
@@ -78,6 +86,7 @@ class BatchStats:
     requested: int = 0
     read_ahead: int = 0
     cache_hits: int = 0
+    joined: int = 0
     expired: int = 0
     invalidated: int = 0
 
@@ -91,8 +100,25 @@ class _Answer:
 @dataclass
 class _Pending:
     params: dict[str, Any]
-    waiters: dict[str, asyncio.Future[_Answer]] = field(default_factory=dict)
+    waiters: dict[str, asyncio.Future[_Answer | None]] = field(default_factory=dict)
     timer: asyncio.TimerHandle | None = None
+
+
+@dataclass
+class _Flight:
+    """A name read ahead by a call on its way: asks for it wait here (None: read again)."""
+
+    sent_at: float
+    answer: asyncio.Future[_Answer | None]
+    joined: int = 0
+
+
+@dataclass
+class _Pass:
+    """A pass over a scope's names: when it began, and its names not yet asked for."""
+
+    began: float
+    due: dict[str, None]
 
 
 Scope = tuple[str, str]  # (region, cluster or namespace)
@@ -125,6 +151,8 @@ class Coalescer:
         # name -> when last asked for, oldest first (a name asked for again moves to the end)
         self._wanted: dict[Scope, OrderedDict[str, float]] = {}
         self._busy: dict[Scope, set[str]] = {}  # in a call now
+        self._flights: dict[tuple[Group, str], _Flight] = {}  # read ahead, on their way
+        self._passes: dict[Scope, _Pass] = {}
         self._generation: dict[Scope, int] = {}
         self._tasks: set[asyncio.Task[None]] = set()
 
@@ -137,23 +165,39 @@ class Coalescer:
         scope = self._scope(region, params)
         names = list(dict.fromkeys(short(str(n)) for n in params.get(spec.list_param, [])))
         now = self._clock()
+        poll = work_priority.get() <= RESYNC_PRIORITY
         wanted = self._wanted.setdefault(scope, OrderedDict())
+        current = self._passes.get(scope)
         answers: dict[str, _Answer] = {}
-        waits: dict[str, asyncio.Future[_Answer]] = {}
+        waits: dict[str, asyncio.Future[_Answer | None]] = {}
         for name in names:
             wanted[name] = now
             wanted.move_to_end(name)
+            if current is not None:
+                current.due.pop(name, None)
             cached = self._cache.pop((group, name), None)
-            if cached is not None and now - cached[0] <= self.ttl:
+            flight = self._flights.get((group, name))
+            if cached is not None and self._fresh(scope, cached[0], now, poll):
                 self.stats.cache_hits += 1
                 answers[name] = cached[1]
+                continue
+            if cached is not None:
+                self.stats.expired += 1
+            if flight is not None and self._fresh(scope, flight.sent_at, now, poll):
+                self.stats.joined += 1
+                flight.joined += 1
+                waits[name] = flight.answer
             else:
-                if cached is not None:
-                    self.stats.expired += 1
                 waits[name] = self._enqueue(group, scope, params, name)
-        if waits:
+        while waits:
             done = await asyncio.gather(*waits.values())
-            answers.update(zip(waits, done, strict=True))
+            again: dict[str, asyncio.Future[_Answer | None]] = {}
+            for name, answer in zip(waits, done, strict=True):
+                if answer is None:  # the call it joined read it before a change: again
+                    again[name] = self._enqueue(group, scope, params, name)
+                else:
+                    answers[name] = answer
+            waits = again
         response: dict[str, Any] = {spec.result_key: []}
         if spec.failures_key:
             response[spec.failures_key] = []
@@ -165,9 +209,16 @@ class Coalescer:
                 response[spec.failures_key].append(answer.failure)
         return response
 
+    def _fresh(self, scope: Scope, read_at: float, now: float, poll: bool) -> bool:
+        """May an answer read at `read_at` be served now? See the module docstring."""
+        current = self._passes.get(scope) if poll else None
+        if current is not None:  # read since the pass began, however long ago
+            return self.ttl > 0 and read_at >= current.began
+        return now - read_at <= self.ttl
+
     def _enqueue(
         self, group: Group, scope: Scope, params: dict[str, Any], name: str
-    ) -> asyncio.Future[_Answer]:
+    ) -> asyncio.Future[_Answer | None]:
         loop = asyncio.get_running_loop()
         pending = self._pending.get(group)
         if pending is None:
@@ -192,10 +243,11 @@ class Coalescer:
         task.add_done_callback(self._tasks.discard)
 
     def _read_ahead(self, group: Group, scope: Scope, asked: set[str], room: int) -> list[str]:
-        """Up to `room` names of the scope to read along, those asked for longest ago first.
+        """Up to `room` names of the scope to read along: the open pass's next names, or
+        else those asked for longest ago.
 
-        A walk from the oldest end that stops when the batch is full: it skips only names
-        in a call or read ahead already, so a pass over N names costs O(N), not O(N^2)."""
+        A walk from the front that stops when the batch is full: it skips only names in
+        a call or read ahead already, so a pass over N names costs O(N), not O(N^2)."""
         wanted = self._wanted.get(scope)
         if room <= 0 or self.ttl <= 0 or not wanted:
             return []
@@ -205,13 +257,15 @@ class Coalescer:
             if now - asked_at <= self.remember:
                 break
             del wanted[name]
+        current = self._passes.get(scope)
+        order: Iterable[str] = current.due if current is not None and current.due else wanted
         busy = self._busy.get(scope, set())
         picked: list[str] = []
-        for name in wanted:
+        for name in order:
             if name in asked or name in busy:
                 continue
             entry = self._cache.get((group, name))
-            if entry is not None and now - entry[0] <= self.ttl:
+            if entry is not None and self._fresh(scope, entry[0], now, poll=True):
                 continue
             picked.append(name)
             if len(picked) == room:
@@ -225,6 +279,11 @@ class Coalescer:
         busy = self._busy.setdefault(scope, set())
         busy.update(asked, extra)
         generation = self._generation.get(scope, 0)
+        loop = asyncio.get_running_loop()
+        sent_at = self._clock()
+        flights = {name: _Flight(sent_at, loop.create_future()) for name in extra}
+        for name, flight in flights.items():
+            self._flights[(group, name)] = flight
         self.stats.calls += 1
         self.stats.requested += len(asked)
         self.stats.read_ahead += len(extra)
@@ -233,7 +292,7 @@ class Coalescer:
                 group[0], {**pending.params, spec.list_param: asked + extra}
             )
         except asyncio.CancelledError:
-            for future in pending.waiters.values():
+            for future in [*pending.waiters.values(), *(f.answer for f in flights.values())]:
                 future.cancel()
             raise
         except Exception as exc:
@@ -241,9 +300,14 @@ class Coalescer:
                 if not future.done():
                     future.set_exception(exc)
                     future.exception()  # retrieved here: a cancelled waiter may never look
+            for flight in flights.values():  # whoever joined asks again, and sees the error
+                flight.answer.set_result(None)
             return
         finally:
             busy.difference_update(asked, extra)
+            for name, flight in flights.items():
+                if self._flights.get((group, name)) is flight:
+                    del self._flights[(group, name)]
         now = self._clock()
         found: dict[str, _Answer] = {}
         for item in response.get(spec.result_key, []):
@@ -256,9 +320,14 @@ class Coalescer:
             if not future.done():
                 future.set_result(found.get(name, _Answer()))
         fresh = self._generation.get(scope, 0) == generation
-        for name in extra:
-            if fresh:
-                self._cache[(group, name)] = (now, found.get(name, _Answer()))
+        for name, flight in flights.items():
+            answer = found.get(name, _Answer())
+            if flight.joined:  # served once: to those who waited for it
+                flight.answer.set_result(answer if fresh else None)
+            else:
+                flight.answer.set_result(None)
+                if fresh:
+                    self._cache[(group, name)] = (now, answer)
 
     async def close(self) -> None:
         """Cancel the calls still in flight (their waiters see CancelledError)."""
@@ -272,6 +341,14 @@ class Coalescer:
         for task in tasks:
             task.cancel()
         await asyncio.gather(*tasks, return_exceptions=True)
+
+    def begin_pass(self, region: str, scope: str, names: Iterable[str]) -> None:
+        """A pass (a resync, a new revision) is about to ask for these names, in this
+        order: read ahead in its order, and keep what it reads for its polls."""
+        now = self._clock()
+        due = dict.fromkeys(short(name) for name in names)
+        self._passes[(region, short(scope))] = _Pass(now, due)
+        self.expect(region, scope, due)
 
     def expect(self, region: str, scope: str, names: Iterable[str]) -> None:
         """Names about to be asked for (a resync's keys, a ListServices answer)."""

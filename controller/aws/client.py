@@ -219,8 +219,9 @@ class AwsSettings:
     batch_window: float = 0.003
     """Seconds a batchable describe waits for others to share its call."""
     read_ahead_ttl: float = 2.0
-    """Longest a read-ahead answer is kept for the reconcile that asks next; 0 turns
-    read-ahead off (concurrent describes are still merged)."""
+    """Longest a read-ahead answer is kept for the reconcile that asks next (a resync
+    poll takes one read during its pass, however old); 0 turns read-ahead off
+    (concurrent describes are still merged)."""
     read_only: bool = False
     """Refuse every mutating call, for the life of these clients (see read_only())."""
 
@@ -343,6 +344,15 @@ class AwsClients:
             self._touched(service, operation, region, params)
         log.info("aws_call", service=service, operation=operation, region=region)
         return response
+
+    def begin_pass(self, service: str, region: str, scope: str, names: Iterable[str]) -> None:
+        """A pass (a resync, a new revision) is about to describe these names of `scope`,
+        in this order: batched describes read ahead in its order and keep what they read
+        for its resync polls (see batching.py)."""
+        names = list(names)
+        for (svc, _), coalescer in self.coalescers.items():
+            if svc == service:
+                coalescer.begin_pass(region, scope, names)
 
     def expect(self, service: str, region: str, scope: str, names: Iterable[str]) -> None:
         """A hint: these names of `scope` (a cluster) are about to be described, so

@@ -60,17 +60,18 @@ async def reconcile_once(resource: Resource, ctx: Context) -> Result:
 
 
 def announce(resources: Iterable[Resource], ctx: Context) -> None:
-    """Tell the aws layer which services a pass is about to describe, per cluster, so
-    the first DescribeServices of a cluster reads ten of them at once: a pass costs about
-    ceil(N/10) DescribeServices per cluster, also in a fresh process that has not yet
-    seen a ListServices answer. Only a hint: names read ahead expire after a while."""
+    """Tell the aws layer which services a pass is about to describe, per cluster and in
+    the order they are queued, so each DescribeServices of a cluster reads ten of them:
+    a pass costs about ceil(N/10) DescribeServices per cluster, also in a fresh process
+    that has not yet seen a ListServices answer, and also when its reconciles spread
+    out over time (a resync poll takes what was read ahead during its pass)."""
     by_cluster: dict[tuple[str, str], list[str]] = {}
     for resource in resources:
         if isinstance(resource, EcsService):
             where = (ctx.region_of(resource.spec.region), cluster_name(resource.spec.cluster))
             by_cluster.setdefault(where, []).append(resource.metadata.name)
     for (region, cluster), names in by_cluster.items():
-        ctx.aws.expect("ecs", region, cluster, names)
+        ctx.aws.begin_pass("ecs", region, cluster, names)
 
 
 async def _task_status(task: EcsTask, ctx: Context) -> Result:

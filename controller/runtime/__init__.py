@@ -8,7 +8,7 @@
     signature  sign/verify: HMAC-SHA256 body signatures (`sha256=<hex>`), both directions
     writer     Writer: this process as the writer of rollout steps, and its lease
     workqueue  WorkQueue (dedup, one worker per key, delays, backoff), Outcome, run_workers;
-               work_priority (the priority of the key a worker is handling)
+               work_priority (the priority of the key a worker is handling), RESYNC_PRIORITY
 
 This package imports nothing else of controller: the layers above hand it keys and
 handlers, and it hands back only time and order.
@@ -18,6 +18,8 @@ from controller.runtime.backoff import ExponentialBackoff, RateLimiter
 from controller.runtime.clock import Clock, FakeClock, MonotonicClock, TimerHandle
 from controller.runtime.keyedlock import KeyedLocks
 from controller.runtime.workqueue import (
+    FOLLOW_UP_PRIORITY,
+    RESYNC_PRIORITY,
     Action,
     Outcome,
     QueueShutDown,
@@ -29,6 +31,8 @@ from controller.runtime.workqueue import (
 )
 
 __all__ = [
+    "FOLLOW_UP_PRIORITY",
+    "RESYNC_PRIORITY",
     "Action",
     "Clock",
     "ExponentialBackoff",

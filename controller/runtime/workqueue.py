@@ -39,6 +39,9 @@ K = TypeVar("K", bound=Hashable)
 
 FOLLOW_UP_PRIORITY = -1
 """The priority of a key requeued by its own handler (requeue after N s, retry)."""
+RESYNC_PRIORITY = -2
+"""The priority of a periodic resync poll, below every follow-up: a key handed out with
+it has nothing to do but look (the aws layer may answer it from its pass's read-ahead)."""
 
 work_priority: ContextVar[int] = ContextVar("work_priority", default=0)
 """The priority of the key a worker is handling, for the rate limiter (controller.aws

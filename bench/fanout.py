@@ -17,8 +17,13 @@ does) and counts every call the way AWS would see it.
   run time (pip install ecs-deploy); if that cannot be done the JSON says so.
 
 Reported for each: wall time, calls by operation (as the proxy saw them), throttles
-(refused by the proxy's buckets), task definition revisions registered, failures. Prints
-JSON. `--rate-scale 10` multiplies both sides' buckets for a quicker, less realistic run.
+(refused by the proxy's buckets), task definition revisions registered, failures, and
+mutating calls per service. For ecs-gitops also the API floor: the least time AWS's
+published buckets (burst, then rate) allow for the calls no task-set rollout can do
+without (per service one RegisterTaskDefinition; CreateTaskSet, UpdateServicePrimaryTaskSet
+and DeleteTaskSet, 3 service changes; its describes, batched by ten), and the wall time's
+ratio to it (target 1.3). Prints JSON. `--rate-scale 10` multiplies both sides' buckets
+for a quicker, less realistic run.
 
     .venv/bin/python bench/fanout.py --services 200
 """
@@ -106,6 +111,41 @@ def make_plain_services(endpoint: str, cluster: str, names: list[str]) -> None:
                 "awsvpcConfiguration": {"subnets": ["subnet-aaa"], "securityGroups": ["sg-xxx"]}
             },
         )
+
+
+FLOOR_CALLS_PER_SERVICE = {
+    "ecs:task-definition-modify": 1.0,  # RegisterTaskDefinition
+    "ecs:service-modify": 3.0,  # CreateTaskSet, UpdateServicePrimaryTaskSet, DeleteTaskSet
+    "ecs:service-read": 0.3,  # before the create, to see it healthy, after PRIMARY: by ten
+}
+"""The calls a task-set rollout cannot do without, per service, by throttle category."""
+
+
+def api_floor(services: int, scale: float) -> dict[str, Any]:
+    """The least wall time the buckets allow for `services` rollouts: per category, the
+    calls beyond its burst at its rate; the floor is the slowest category."""
+    limits = server_limits(scale)
+    seconds = {
+        name: round(max(0.0, (per * services - limits[name].burst) / limits[name].rate), 1)
+        for name, per in FLOOR_CALLS_PER_SERVICE.items()
+    }
+    return {"seconds": max(seconds.values()), "by_category": seconds}
+
+
+def mutating_per_service(proxy: AwsProxy, services: int) -> dict[str, Any]:
+    from controller.aws.client import is_mutating
+
+    calls = {
+        op: n
+        for op, n in proxy.by_operation("forwarded").items()
+        if is_mutating(op.split(":", 1)[1])
+    }
+    return {
+        "mutating_calls_per_service": round(sum(calls.values()) / services, 2),
+        "mutating_calls_by_operation_per_service": {
+            op: round(n / services, 2) for op, n in calls.items()
+        },
+    }
 
 
 def server_limits(scale: float) -> dict[str, Any]:
@@ -216,7 +256,12 @@ def run_ours(
             raise RuntimeError(f"controller process failed:\n{proc.stderr[-4000:]}")
         result: dict[str, Any] = json.loads(proc.stdout)
         result.update(proxy_report(proxy))
+        result.update(mutating_per_service(proxy, len(names) + 1))
     result["on_new_image"] = on_new_image(endpoint, OURS, names)
+    floor = api_floor(len(names) + 1, scale)  # the urgent service rolls out too
+    result["api_floor_seconds"] = floor["seconds"]
+    result["api_floor_by_category"] = floor["by_category"]
+    result["wall_vs_api_floor"] = round(result["wall_seconds"] / floor["seconds"], 2)
     return result
 
 
@@ -268,7 +313,7 @@ def run_theirs(endpoint: str, names: list[str], jobs: int, scale: float) -> dict
         with ThreadPoolExecutor(jobs) as pool:
             results = list(pool.map(deploy, names))
         wall = time.monotonic() - started
-        report = proxy_report(proxy)
+        report = {**proxy_report(proxy), **mutating_per_service(proxy, len(names))}
     failures = [(name, out) for name, (code, out) in zip(names, results, strict=True) if code]
     throttled = [name for name, out in failures if "Throttl" in out or "Rate exceeded" in out]
     return {

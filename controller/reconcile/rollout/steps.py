@@ -16,7 +16,11 @@ Each call looks at the live task sets and tags, and takes the next step:
                                          deleted, failure recorded in tags (not retried)
   otherwise                           -> the listener weights the strategy asks for (two
                                          target groups), its next step, or make it PRIMARY
-A controller killed between any two calls resumes here from the same tags and sets.
+                                         (and tag when, if a bake will count from it)
+A controller killed between any two calls resumes here from the same tags and sets. Tags
+are written only for a fact that resuming needs and ECS does not show otherwise (the
+rollout's state and its writer's claim, a step's or a bake's start, a failure); old task
+sets go by DeleteTaskSet, which drains them, never first scaled to 0.
 With two target groups (traffic.py) every path also sets the listener weights from what
 it sees: traffic goes back to the old group first on any rollback (after the failure is
 recorded), to the new group right after it becomes PRIMARY, and to the PRIMARY set's
@@ -167,7 +171,8 @@ async def step(r: RolloutInput) -> Step | None:
         return reasserted
     await r.ecs.set_primary_task_set(r.cluster, r.name, new.task_set_arn)
     await traffic.sync(r, new, None)
-    await claim.write(r, state.at_step(state.step, now))
+    if strategy.bake_seconds(r) > 0:  # the bake counts from here, also after a restart
+        await claim.write(r, state.at_step(state.step, now))
     log.info(
         "task_set_promoted", task_set=new.id, external_id=new.external_id, strategy=strategy.name
     )
@@ -205,6 +210,15 @@ async def _reassert_scale(r: RolloutInput, status: RolloutStatus, new: LiveTaskS
     )
 
 
+async def _delete(r: RolloutInput, sets: list[LiveTaskSet]) -> None:
+    """Delete task sets that are not PRIMARY, running or not: DeleteTaskSet (forced)
+    drains a set's tasks itself, so a scale to 0 first would be one more change for
+    nothing."""
+    for old in sets:
+        await r.ecs.delete_task_set(r.cluster, r.name, old.task_set_arn)
+        log.info("task_set_deleted", task_set=old.id, scale=old.scale_percent)
+
+
 async def _remove_abandoned(
     r: RolloutInput, status: RolloutStatus, primary: LiveTaskSet | None, others: list[LiveTaskSet]
 ) -> Step:
@@ -219,11 +233,7 @@ async def _remove_abandoned(
         return Step(
             status, message="restoring the PRIMARY task set", requeue_after=1.0, changed=True
         )
-    for old in others:
-        if old.scale_percent > 0:
-            await r.ecs.update_task_set_scale(r.cluster, r.name, old.task_set_arn, 0.0)
-        else:
-            await r.ecs.delete_task_set(r.cluster, r.name, old.task_set_arn)
+    await _delete(r, others)
     return Step(
         status,
         message="removing task sets of an abandoned rollout",
@@ -389,14 +399,12 @@ async def _finish(
         status.phase = "Cleaning"
         if r.ctx.dry_run:
             return Step(status, message="would remove old task sets", requeue_after=None)
-        if primary.scale_percent != 100.0:
+        if primary.scale_percent != 100.0:  # the old sets' tasks stay until it is whole
             await r.ecs.update_task_set_scale(r.cluster, r.name, primary.task_set_arn, 100.0)
-        for old in others:
-            if old.scale_percent > 0:
-                await r.ecs.update_task_set_scale(r.cluster, r.name, old.task_set_arn, 0.0)
-            else:
-                await r.ecs.delete_task_set(r.cluster, r.name, old.task_set_arn)
-                log.info("task_set_deleted", task_set=old.id)
+            return Step(
+                status, message="PRIMARY task set back to 100%", requeue_after=1.0, changed=True
+            )
+        await _delete(r, others)
         return Step(status, message="removing old task sets", requeue_after=1.0, changed=True)
     leftover = [t for t in (*ROLLOUT_TAGS, *FAILED_TAGS) if t in r.live.tags]
     if not leftover:

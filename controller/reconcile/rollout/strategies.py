@@ -2,12 +2,16 @@
 
 blueGreen: the new set at 100% beside the old; PRIMARY once healthy; the old set is kept
   for bakeSeconds (ready for an instant rollback), then removed.
-rolling:   ECS's minimumHealthyPercent / maximumPercent over two task sets: grow the new
-  set into the room maximumPercent leaves, shrink the old one only as far as healthy new
-  tasks keep the total at or above minimumHealthyPercent, until the new set has them all.
+rolling:   ECS's minimumHealthyPercent / maximumPercent over two task sets: the new set
+  is created at the room maximumPercent leaves and grows into it, the old one shrinks
+  only as far as healthy new tasks keep the total at or above minimumHealthyPercent,
+  until the new set has them all (PRIMARY then; the old set's delete drains it).
 canary:    steps of {weight, pauseSeconds}: the new set's scale follows the weight and the
   old set's the rest; each step waits for health, then its pause, or for
-  `ecs-gitops promote` when it has none; after the last step, 100%.
+  `ecs-gitops promote` when it has none; after the last step the new set goes to 100%
+  and, once healthy, PRIMARY (the old set is not scaled down first: its delete drains it).
+No scale is sent that changes nothing, or that the next call makes moot: every
+UpdateTaskSet spends the account's service-change budget (5/s, shared).
 With two target groups (traffic.py), blueGreen and canary put the new set on the other
 group of the pair and keep both sets at 100%: the listener weights, which the driver
 sets from `traffic_weight`, do what the scale does with one group (blueGreen: none
@@ -97,7 +101,21 @@ class Rolling:
     alternates = False
 
     def initial_scale(self, r: RolloutInput) -> float:
-        return 0.0 if r.live.primary_task_set is not None else 100.0
+        """The room maximumPercent leaves beside the PRIMARY set: what the first step
+        would grow the new set to, sent with the create instead of after it."""
+        n, primary = r.live.desired_count, r.live.primary_task_set
+        if n == 0 or primary is None:
+            return 100.0
+        _, maximum = self._bounds(r, n)
+        room = maximum - expected_count(n, primary.scale_percent)
+        return 100.0 * min(n, max(0, room)) / n
+
+    @staticmethod
+    def _bounds(r: RolloutInput, n: int) -> tuple[int, int]:
+        """(minimum healthy, maximum) task counts of n."""
+        rolling = r.service.spec.deployment.rolling
+        minimum = math.ceil(n * rolling.minimum_healthy_percent / 100)
+        return minimum, max(n * rolling.maximum_percent // 100, minimum + 1)
 
     def traffic_weight(self, r: RolloutInput, state: RolloutState) -> float | None:
         return None
@@ -125,12 +143,10 @@ class Rolling:
         if n == 0 or primary is None:
             changed = await _scale(r, new, 100.0)
             return Step(status, requeue_after=1.0, changed=True) if changed else None
-        rolling = r.service.spec.deployment.rolling
-        minimum = math.ceil(n * rolling.minimum_healthy_percent / 100)
-        maximum = max(n * rolling.maximum_percent // 100, minimum + 1)
+        minimum, maximum = self._bounds(r, n)
         old_n = expected_count(n, primary.scale_percent)
         new_n = expected_count(n, new.scale_percent)
-        if new_n >= n and old_n == 0:
+        if new_n >= n:  # all new tasks healthy: PRIMARY; the old set goes by its delete
             return None
         room = maximum - old_n - new_n
         if new_n < n and room > 0:
@@ -194,8 +210,13 @@ class Canary:
             weight = 100.0
         by_weights = traffic.weighted(r.service.spec)  # both sets at 100%: listener weights
         grew = await _scale(r, new, 100.0 if by_weights else weight)
-        shrank = primary is not None and await _scale(
-            r, primary, 100.0 if by_weights else 100.0 - weight
+        # after the last step the old set keeps its tasks until PRIMARY moves and its
+        # delete drains it: a scale to 0 first would be one more change for nothing
+        final = index >= len(steps)
+        shrank = (
+            primary is not None
+            and not final
+            and await _scale(r, primary, 100.0 if by_weights else 100.0 - weight)
         )
         if grew or shrank:
             status.phase = "Shifting"

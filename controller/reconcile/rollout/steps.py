@@ -81,6 +81,7 @@ async def step(r: RolloutInput) -> Step | None:
         strategy=strategy.name,
         phase="Progressing",
         primary_task_set=primary.id if primary else None,
+        started_at=state.started if state else None,
         reason=rotation_reason(r.live.tags, r.want.external_id) or None,
     )
     if r.live.tags.get(FAILED_TAG) == r.want.external_id:

@@ -24,7 +24,7 @@ from rich.console import Console
 
 from controller.cli.status import render as render_table
 from controller.observability.page import render_page
-from tests.browser import CHROMIUM, probe, screenshot, served
+from tests.browser import CHROMIUM, look, served
 from tests.conftest import REPO, free_port
 from tests.controller_process import quickstart_repo
 from tests.test_controller import REGION, Running, commit, git, set_image
@@ -105,6 +105,8 @@ def snapshot() -> dict[str, Any]:
             "newTaskSet": "ecs-svc/222",
             "startedAt": "2026-01-01T11:59:00+00:00",
             "stepStartedAt": "2026-01-01T11:59:30+00:00",
+            "newTaskDefinition": "arn:aws:ecs:ap-northeast-2:1:task-definition/myapp:4",
+            "newImages": ["123456789012.dkr.ecr.ap-northeast-2.amazonaws.com/myapp:v3"],
             "newCounts": {"desired": 1, "running": 1, "pending": 0},
         },
         "conditions": [
@@ -216,7 +218,9 @@ def test_page_answers_what_is_running_and_why() -> None:
     assert "123456789012.dkr.ecr.ap-northeast-2.amazonaws.com/myapp : v2" in text or (
         "123456789012.dkr.ecr.ap-northeast-2.amazonaws.com/myapp:v2" in text
     )
-    assert "myapp:3" in text  # the task definition revision
+    assert "myapp:3 → myapp:4 (new task set)" in text  # the task definition revisions
+    assert "New task set 123456789012.dkr.ecr.ap-northeast-2.amazonaws.com/myapp : v3" in text
+    assert "→ myapp:v3" in text  # the overview: what the canary runs beside v2
     assert "“myapp v2” by Ada Lovelace" in text  # the commit the service runs
     assert "Reconciling: Paused" in text  # a condition that holds
     assert "Ready: Progressing" not in text  # one that does not: no badge
@@ -370,11 +374,11 @@ def test_status_page_in_chromium_during_a_canary(
     set_image(repo, "v2")
     commit(repo, "v2 as a canary")
 
-    def in_rollout() -> bool:
+    def paused() -> bool:  # for 600 s: what the page shows holds still
         rollout = (ctl.resource("myapp") or {}).get("rollout") or {}
-        return rollout.get("newCounts", {}).get("running", 0) > 0
+        return rollout.get("phase") == "Paused" and rollout["newCounts"]["running"] > 0
 
-    ctl.wait("the canary's new task set running", in_rollout)
+    ctl.wait("the canary's new task set running, paused", paused)
     status = ctl.status()
     rollout = next(r for r in status["resources"] if r["name"] == "myapp")["rollout"]
     assert rollout["startedAt"]
@@ -383,7 +387,7 @@ def test_status_page_in_chromium_during_a_canary(
     document = served(ctl.url)
     assert "script" not in parse(document).tags
     for width in (1280, 390):
-        seen = probe(document, width, tmp_path)
+        seen = look(ctl.url, "canary", width, tmp_path)
         assert seen["overflow"] == 0, f"{width} px overflows"
         assert seen["scrolled"] == [], f"{width} px: content pushed out of sight"
         for expected in ("prod-cluster", "EcsService", rollout["strategy"], "Rollout"):
@@ -396,9 +400,11 @@ def test_status_page_in_chromium_during_a_canary(
             holds = [badge_text(c) for c in resource["conditions"] if c["status"] == "True"]
             assert sorted(panel["badges"]) == sorted(holds), resource["name"]
         timeline = seen["panels"]["myapp"]["text"]
+        for image in rollout["newImages"]:  # the canary's image, beside the primary's
+            assert f"New task set\n{image}" in timeline
+        assert "myapp:1 → myapp:2 (new task set)" in timeline
         assert re.search(r"started \d+ s ago\nstep 1 since \d+ s ago\nnew task set: 1/1", timeline)
-        assert "now: step 1/1" in timeline  # the step, shifting or pausing
-        screenshot(ctl.url, "canary", width, tmp_path, height=max(900, seen["height"]))
+        assert "now: step 1/1 (50%): pausing" in timeline
 
 
 # -- an incident, in a browser ---------------------------------------------------------
@@ -466,10 +472,10 @@ def test_status_page_in_chromium_after_an_incident(
     assert "<script" not in document
     assert "console.aws.amazon.com" not in document  # an emulated AWS has no console
     for width in (1280, 390, 1400):
-        seen = probe(document, width, tmp_path)
+        seen = look(ctl.url, "incident", width, tmp_path)
         assert seen["overflow"] == 0, f"{width} px: the page overflows"
         assert seen["scrolled"] == [], f"{width} px: content pushed out of sight"
-        assert seen["scripts"] == 1, "only the probe: the commit subject made no element"
+        assert seen["scripts"] == 0, "the commit subject made no element"
         text = seen["text"]
         assert SUBJECT in text  # shown as written, as text
         assert AUTHOR in text
@@ -492,4 +498,3 @@ def test_status_page_in_chromium_after_an_incident(
         rolled_back = next(h for h in myapp["history"] if h["result"] == "rolled_back")
         assert rolled_back["reason"] in history  # whole, wrapped
         assert "“myapp v2-crashloop” by t" in history
-        screenshot(ctl.url, "incident", width, tmp_path, height=max(900, seen["height"]))

@@ -49,6 +49,10 @@ class RolloutStatus(StatusModel):
     step_started_at: datetime | None = None
     """When the current step began (task-set strategies)."""
     new_counts: TaskCounts | None = None
+    new_task_definition: str | None = None
+    """The revision the new task set (or ECS's deployment) runs."""
+    new_images: list[str] | None = None
+    """The container images of new_task_definition, in its order."""
     reason: str | None = None
     """Why this rollout exists when not a commit: "secret rotated: <names>"."""
 

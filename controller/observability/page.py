@@ -49,7 +49,7 @@ _TONES = {
 
 _ROLLOUT_SHOWN = {
     *("strategy", "phase", "step", "newCounts", "startedAt", "stepStartedAt"),
-    *("primaryTaskSet", "newTaskSet"),
+    *("primaryTaskSet", "newTaskSet", "newTaskDefinition", "newImages"),
 }
 _ENDED = {"RolledBack", "Failed", "Aborted"}
 """Phases a rollout stays in once it is over (until a new commit)."""
@@ -257,7 +257,7 @@ def _took(start: Any, end: Any) -> str:
 def _history(entry: dict[str, Any], commits: dict[str, Any]) -> list[dict[str, Any]]:
     shown = []
     for record in (entry.get("history") or [])[:HISTORY_SHOWN]:
-        task_def = str(record.get("taskDefinition") or "").rsplit("/", 1)[-1]
+        task_def = _revision(record.get("taskDefinition"))
         made = _commit(commits, record.get("revision"))
         said = made and f"“{made['subject']}”" + (f" by {made['author']}" if made["author"] else "")
         note = " · ".join(str(x) for x in (said, task_def, record.get("reason")) if x)
@@ -273,6 +273,11 @@ def _history(entry: dict[str, Any], commits: dict[str, Any]) -> list[dict[str, A
             }
         )
     return shown
+
+
+def _revision(arn: Any) -> str:
+    """A task definition ARN as family:revision."""
+    return str(arn or "").rsplit("/", 1)[-1]
 
 
 def _commit(commits: dict[str, Any], revision: Any) -> dict[str, Any] | None:
@@ -306,7 +311,10 @@ def _view(
         "sync": entry.get("syncStatus"),
         "health": entry.get("healthStatus"),
         "images": [_image(str(i)) for i in entry.get("images") or [] if i],
-        "task_definition": str(entry.get("taskDefinition") or "").rsplit("/", 1)[-1],
+        "task_definition": _revision(entry.get("taskDefinition")),
+        # what the new task set runs beside it, mid-rollout
+        "new_images": [_image(str(i)) for i in rollout.get("newImages") or [] if i],
+        "new_task_definition": _revision(rollout.get("newTaskDefinition")),
         "live": live,
         "want": want,
         "behind": bool(want and live != want),

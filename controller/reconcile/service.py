@@ -187,7 +187,7 @@ async def reconcile_service(svc: EcsService, ctx: Context) -> Result:
     status.last_applied_revision = ctx.revision
     settled = deployer.settled(live)
     if not status.images:  # Synced: the PRIMARY runs the spec's task definition content
-        status.images = [c.image or "" for c in want.task_definition.container_definitions]
+        status.images = want.images
     steady = settled.steady
     status.health_status = "Healthy" if steady else "Progressing"
     status.message = settled.message

@@ -105,6 +105,8 @@ async def step(r: RolloutInput) -> Step | None:
     if new is None:
         return await create(r, strategy, status, sets, now)
     status.new_task_set = new.id
+    status.new_task_definition = new.task_definition
+    status.new_images = r.want.images
     if state is None:
         if r.ctx.dry_run:
             return Step(status, message="a rollout is in progress", requeue_after=None)
@@ -161,6 +163,8 @@ async def step(r: RolloutInput) -> Step | None:
     advanced = await strategy.advance(r, primary, new, state, verdict)
     if advanced is not None:
         advanced.rollout.new_counts = verdict.counts
+        advanced.rollout.new_task_definition = status.new_task_definition
+        advanced.rollout.new_images = status.new_images
         advanced.rollout.reason = status.reason
         return advanced
     reasserted = await _reassert_scale(r, status, new)

@@ -3,8 +3,9 @@
 It is built from the same snapshot as /api/v1/status: an overview table (one row per
 resource: status, image, revisions, rollout, tasks, cost) that links to a panel per
 resource answering "what is running and why": its images and task definition revision,
-the commit it runs (subject and author), the rollout's timeline, hooks, the one problem
-(shown once), stopped tasks and the rollout history. It refreshes itself (a meta
+the commit it runs (subject and author), the rollout's timeline (its start, its hooks,
+the current step, where it is now or how it ended), the one problem (shown once), stopped
+tasks and the rollout history. It refreshes itself (a meta
 refresh), carries its own stylesheet (no build step, no script) and reflows down to a
 phone's width.
 
@@ -259,8 +260,7 @@ def _history(entry: dict[str, Any], commits: dict[str, Any]) -> list[dict[str, A
     for record in (entry.get("history") or [])[:HISTORY_SHOWN]:
         task_def = _revision(record.get("taskDefinition"))
         made = _commit(commits, record.get("revision"))
-        said = made and f"“{made['subject']}”" + (f" by {made['author']}" if made["author"] else "")
-        note = " · ".join(str(x) for x in (said, task_def, record.get("reason")) if x)
+        note = " · ".join(str(x) for x in (made, task_def, record.get("reason")) if x)
         shown.append(
             {
                 "startedAt": record.get("startedAt"),
@@ -280,12 +280,16 @@ def _revision(arn: Any) -> str:
     return str(arn or "").rsplit("/", 1)[-1]
 
 
-def _commit(commits: dict[str, Any], revision: Any) -> dict[str, Any] | None:
-    """A revision's commit subject and author, when the source said them."""
+def _said(subject: Any, author: Any) -> str:
+    """A commit as people name it: “subject” by author ("" when the source gave none)."""
+    if not subject:
+        return ""
+    return f"“{subject}”" + (f" by {author}" if author else "")
+
+
+def _commit(commits: dict[str, Any], revision: Any) -> str:
     made = commits.get(str(revision)) if revision else None
-    if not made or not made.get("subject"):
-        return None
-    return {"subject": str(made["subject"]), "author": str(made.get("author") or "")}
+    return _said(made.get("subject"), made.get("author")) if made else ""
 
 
 def _view(
@@ -376,6 +380,7 @@ def render_page(snapshot: dict[str, Any], now: datetime | None = None) -> str:
         banner=snapshot.get("banner"),
         emulated=emulated,
         source=source,
+        source_commit=_said(source["commitSubject"], source["commitAuthor"]),
         diagnostics=source.get("diagnostics") or [],
         resources=resources,
         synced=sum(1 for r in resources if r.get("syncStatus") == "Synced"),

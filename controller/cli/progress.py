@@ -4,12 +4,12 @@ otherwise (a log for CI: whole lines, never wrapped, so they stay greppable)."""
 
 from __future__ import annotations
 
+import textwrap
 from types import TracebackType
 from typing import IO
 
 from rich.console import Console, RenderableType
 from rich.live import Live
-from rich.text import Text
 
 from controller.api import Resource, ResourceKey, resource_key
 from controller.api.status import ResourceStatus
@@ -114,5 +114,11 @@ class SyncProgress:
             if not s.ready and (s.last_error or s.message):
                 # wrapped at words; a word wider than the line is kept whole: this
                 # summary is the only place sync shows the whole message
-                line = Text(f"  {key}: {s.last_error or s.message}", overflow="ignore")
-                self.console.print(line)
+                for line in textwrap.wrap(
+                    f"  {key}: {s.last_error or s.message}",
+                    self.console.width,
+                    subsequent_indent="    ",
+                    break_long_words=False,
+                    break_on_hyphens=False,
+                ):
+                    self.console.print(line, markup=False, soft_wrap=True)

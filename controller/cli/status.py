@@ -52,11 +52,14 @@ def render(data: dict[str, Any], console: Console) -> None:
     (controller.cli.table's rule: no word split, the full text in `-o json`)."""
     source = data.get("source") or {}
     revision = (source.get("revision") or "")[:7]
-    console.print(Text(f"source {source.get('source')} @ {revision or '-'}", overflow="ellipsis"))
+    # console.print joins bare Text into one, dropping its overflow: given here instead
+    lines = [Text(f"source {source.get('source')} @ {revision or '-'}")]
     if source.get("error"):
-        console.print(Text(f"source error: {source['error']}", "red", overflow="ellipsis"))
+        lines.append(Text(f"source error: {source['error']}", "red"))
     if source.get("pruneBlocked"):
-        console.print(Text(f"prune: {source['pruneBlocked']}", "yellow", overflow="ellipsis"))
+        lines.append(Text(f"prune: {source['pruneBlocked']}", "yellow"))
+    for line in lines:
+        console.print(line, overflow="ellipsis")
     rows = [_cells(entry) for entry in data.get("resources", [])]
     console.print(table(COLUMNS, rows, console.width, status_style))
 

@@ -435,7 +435,7 @@ def test_controller_records_rollouts_into_history_newest_first(
             )
             for i in range(4)
         ]
-        ctl._store(key, status("myapp"), events)
+        ctl.store.put(key, status("myapp"), events)
     history = ctl.statuses[key].history
     assert len(history) == 10
     assert [h.revision for h in history[:3]] == ["rev23", "rev22", "rev21"]
@@ -443,7 +443,7 @@ def test_controller_records_rollouts_into_history_newest_first(
     labels = {"strategy": "canary"}
     assert value(metrics, "ecs_gitops_rollouts_total", **labels, result="succeeded") == 9
     assert value(metrics, "ecs_gitops_rollouts_total", **labels, result="rolled_back") == 3
-    ctl._store(key, status("myapp"))  # a later reconcile keeps the history
+    ctl.store.put(key, status("myapp"))  # a later reconcile keeps the history
     assert len(ctl.statuses[key].history) == 10
 
 
@@ -465,8 +465,8 @@ def test_controller_wires_aws_calls_queue_and_resources(tmp_path: Path, metrics:
 def test_an_error_or_a_wait_keeps_the_last_cost(tmp_path: Path, metrics: Metrics) -> None:
     ctl = _controller(tmp_path, metrics)
     key = ResourceKey("EcsService", "", "prod", "myapp")
-    ctl._store(key, status("myapp", estimated_monthly_cost=67.45, cost_description="3 tasks"))
-    ctl._store(key, status("myapp", "Unknown", "Unknown", last_error="throttled"))
+    ctl.store.put(key, status("myapp", estimated_monthly_cost=67.45, cost_description="3 tasks"))
+    ctl.store.put(key, status("myapp", "Unknown", "Unknown", last_error="throttled"))
     assert ctl.statuses[key].estimated_monthly_cost == 67.45
     body, _ = ctl.render_metrics("")
     assert b'ecs_gitops_estimated_monthly_cost_dollars{cluster="prod",name="myapp"} 67.45' in body

@@ -1,9 +1,11 @@
 """The manager of `ecs-gitops run`.
 
-manager    Controller: the source loop, the applier, the work queue and its workers,
-           resync, leader election, status and history
-queueing   which work goes first (work queue priorities, what a revision changed)
-endpoints  what the HTTP server shows and accepts (status, readiness, webhook, actions)
+manager       Controller: the source loop, the applier, the work queue and its workers,
+              resync, leader election
+status_store  StatusStore: statuses, rollout history, applied revisions, commits
+settings      RunSettings: how `run` was asked to run
+queueing      which work goes first (work queue priorities, what a revision changed)
+endpoints     what the HTTP server shows and accepts, through the ControllerView Protocol
 """
 
 from controller.app.manager import Controller

@@ -4,10 +4,10 @@ Flux's split: the source loop only fetches and names a revision; when the revisi
 changes, the applier loads it and enqueues every resource (clusters first). The resync
 loop enqueues everything again every --resync-interval, so drift made by hand is seen.
 Workers run the one-step reconciles; the queue never runs one key twice at once.
-Status lives in memory and in ECS; nothing here is needed to resume after a restart.
-Every reconcile runs with resource, revision and a reconcile_id bound for its log lines,
-and reports to Metrics (reconcile result and time, rollouts, drift, lead time); finished
-rollouts go into the resource's history, newest first.
+Status lives in memory (status_store.py) and in ECS; nothing here is needed to resume
+after a restart. Every reconcile runs with resource, revision and a reconcile_id bound
+for its log lines, and reports to Metrics (reconcile result and time, drift, lead time);
+finished rollouts go into the store's history, newest first.
 """
 
 from __future__ import annotations
@@ -16,14 +16,14 @@ import asyncio
 import contextlib
 import gc
 import time
-from collections.abc import Collection, Iterable
+from collections.abc import Collection
 from datetime import UTC, datetime
 from typing import Any
 
 import structlog
 
 from controller.api import EcsCluster, Resource, ResourceKey
-from controller.api.status import ResourceStatus, RolloutRecord
+from controller.api.status import ResourceStatus
 from controller.app import endpoints
 from controller.app.queueing import (
     RESYNC_PRIORITY,
@@ -32,6 +32,7 @@ from controller.app.queueing import (
     changed_priority,
 )
 from controller.app.settings import RunSettings
+from controller.app.status_store import StatusStore
 from controller.aws.client import AwsClients
 from controller.errors import (
     AwsError,
@@ -50,7 +51,6 @@ from controller.reconcile.context import Context
 from controller.reconcile.depends import blocked_by, blocked_status, dependents_of
 from controller.reconcile.hooks import task_index
 from controller.reconcile.prune import find_prunable, reconcile_prune
-from controller.reconcile.result import RolloutEvent
 from controller.reconcile.rollout import claim
 from controller.reconcile.sync import announce, error_status, reconcile_once
 from controller.runtime import Outcome, WorkQueue, run_workers
@@ -61,9 +61,6 @@ from controller.sources.git import LocalGitSource, RemoteGitSource
 
 log = structlog.get_logger(__name__)
 
-COMMITS_KEPT = 20
-
-HISTORY_LIMIT = 10
 RESULT_OF_ACTION = {
     Action.DONE: "success",
     Action.REQUEUE: "requeue",
@@ -119,17 +116,14 @@ class Controller:
             on_depth=self.metrics.set_queue_depth, on_retry=self.metrics.queue_retry
         )
         self.artifact: Artifact | None = None
-        self.commits: dict[str, dict[str, str | None]] = {}
-        """The last revisions applied (at most COMMITS_KEPT): subject and author, so the
-        status page names the commit each service runs, not only its hash."""
+        self.store = StatusStore(self.metrics)
+        """Statuses, rollout history, applied revisions, commits (status_store.py)."""
         self.loaded_revision: str | None = None
         """The revision apply_artifact last finished: one that failed is applied again."""
         self.generation = 0
         """Revisions loaded so far: the newest one's changes are queued first."""
         self.load: LoadResult | None = None
         self.desired: dict[ResourceKey, Loaded] = {}
-        self.statuses: dict[ResourceKey, ResourceStatus] = {}
-        self.applied: dict[ResourceKey, str] = {}
         self.prune_candidates: set[ResourceKey] = set()
         self.prune_blocked: str | None = None
         self.known_clusters: set[tuple[str, str]] = set()
@@ -275,9 +269,7 @@ class Controller:
         previous = set(before)
         self.generation += 1
         self.artifact, self.load = artifact, result
-        self.commits[artifact.revision] = {"subject": artifact.subject, "author": artifact.author}
-        while len(self.commits) > COMMITS_KEPT:
-            del self.commits[next(iter(self.commits))]
+        self.store.commit_seen(artifact)
         self.desired = {item.key: item for item in result.loaded}
         self.ctx.tasks = task_index(result.resources)
         self.ctx.origins = dict(self.desired)
@@ -341,15 +333,15 @@ class Controller:
             message="invalid in the source; the live resource is left as it is",
             last_error="; ".join(errors[:5]) or f"invalid: see {file}",
             last_attempted_revision=self.artifact.revision if self.artifact else None,
-            last_applied_revision=self.applied.get(key),
+            last_applied_revision=self.store.applied.get(key),
         )
         status.conditions = conditions_for(status, stalled_reason="InvalidSpec")
-        self._store(key, status)
+        self.store.put(key, status)
 
     def _mark_removed(self, key: ResourceKey, named_at: str | None) -> None:
         """key left the desired state; named_at is where the revision still names it in
         a form that is not a valid resource of ours (then it is never pruned)."""
-        status = self.statuses.get(key) or ResourceStatus(
+        status = self.store.statuses.get(key) or ResourceStatus(
             kind=key.kind, name=key.name, cluster=key.cluster, region=key.region
         )
         status.sync_status = "OutOfSync"
@@ -362,14 +354,14 @@ class Controller:
             status.message = f"removed from the source; {self.prune_blocked}"
         else:
             status.message = "removed from the source"
-        self.statuses[key] = status
+        self.store.statuses[key] = status
         if named_at is not None:
             self.prune_candidates.discard(key)
         elif key.kind == "EcsService" and self.prune_blocked is None:
             self.prune_candidates.add(key)
             self.queue.add(key)
         elif key.kind != "EcsService":
-            self._drop(key)
+            self.store.drop(key)
 
     async def _scan_for_prune(self) -> None:
         """Managed services in our clusters that no resource names (also after a restart)."""
@@ -429,7 +421,7 @@ class Controller:
             finally:
                 seconds = time.monotonic() - started
                 self.metrics.reconcile_done(key.kind, result, seconds)
-                status = self.statuses.get(key)
+                status = self.store.statuses.get(key)
                 log.info(  # reconcile_once unbinds resource and revision: name them again
                     "reconciled",
                     resource=resource_name(key),
@@ -445,12 +437,16 @@ class Controller:
         if loaded is None:
             return await self._handle_removed(key)
         resource = loaded.resource
-        blockers = blocked_by(key, self.statuses, self.desired, revision)
+        blockers = blocked_by(key, self.store.statuses, self.desired, revision)
         if blockers:
             region = self.ctx.region_of(resource.spec.region)
-            self._store(key, blocked_status(key, region, blockers, self.statuses, revision))
+            self.store.put(
+                key, blocked_status(key, region, blockers, self.store.statuses, revision)
+            )
             return Outcome.requeue(5.0)
-        report_only = not resource.spec.sync_policy.self_heal and self.applied.get(key) == revision
+        report_only = (
+            not resource.spec.sync_policy.self_heal and self.store.applied.get(key) == revision
+        )
         ctx = self.ctx.derive(dry_run=self.settings.dry_run or report_only, revision=revision)
         try:
             result = await reconcile_once(resource, ctx)
@@ -458,14 +454,14 @@ class Controller:
             return self._failed(key, resource, ctx, exc)
         self.aws_error = None
         status = result.status
-        previous = self.statuses.get(key)
+        previous = self.store.statuses.get(key)
         if report_only and status.sync_status == "OutOfSync":
             status.message = f"drift detected; selfHeal is off, left alone ({status.message})"
         if (
             previous is not None
             and previous.ready
             and revision is not None
-            and self.applied.get(key) == revision
+            and self.store.applied.get(key) == revision
             and status.sync_status == "OutOfSync"
         ):
             self.metrics.drift_detected(key.kind)
@@ -474,9 +470,9 @@ class Controller:
                 drift_detected(key, revision, status.message, self.ctx.clock())
             )
         if status.ready and revision is not None:
-            self.applied[key] = revision
-        status.last_applied_revision = self.applied.get(key)
-        self._store(key, status, result.events)
+            self.store.applied[key] = revision
+        status.last_applied_revision = self.store.applied.get(key)
+        self.store.put(key, status, result.events)
         for notice in [*result.notices, *(from_rollout(key, e) for e in result.events)]:
             self.notifier.notify_nowait(notice)
         if status.ready:
@@ -506,13 +502,13 @@ class Controller:
         try:
             result = await reconcile_prune(key, ctx)
         except AwsError as exc:
-            self._store(key, self._error_status(key, exc))
+            self.store.put(key, self._error_status(key, exc))
             return Outcome.retry(exc) if exc.retryable else Outcome.stop(exc)
         if result.status.message.startswith("pruned") or result.status.health_status == "Missing":
             self.prune_candidates.discard(key)
-            self._drop(key)
+            self.store.drop(key)
             return Outcome.done()
-        self._store(key, result.status, result.events)
+        self.store.put(key, result.status, result.events)
         return (
             Outcome.done()
             if result.requeue_after is None
@@ -536,13 +532,13 @@ class Controller:
         self, key: ResourceKey, resource: Resource, ctx: Context, exc: AwsError | ReconcileError
     ) -> Outcome:
         status = error_status(resource, ctx, exc)
-        status.last_applied_revision = self.applied.get(key)
-        previous = self.statuses.get(key)
+        status.last_applied_revision = self.store.applied.get(key)
+        previous = self.store.statuses.get(key)
         if previous is not None and exc.retryable:
             # keep what was last known of the resource; add the error
             previous.last_error = str(exc)
             status = previous
-        self._store(key, status)
+        self.store.put(key, status)
         if isinstance(exc, AwsError) and (
             exc.code == "NoCredentials" or (exc.retryable and "connect" in exc.message.lower())
         ):
@@ -550,54 +546,19 @@ class Controller:
         log.warning("reconcile_failed", resource=resource_name(key), error=str(exc))
         return Outcome.retry(exc) if exc.retryable else Outcome.stop(exc)
 
-    def _store(
-        self, key: ResourceKey, status: ResourceStatus, events: Iterable[RolloutEvent] = ()
-    ) -> None:
-        """Keep status as key's; carry the rollout history over and add finished rollouts
-        (newest first, at most HISTORY_LIMIT), counting them in the metrics."""
-        previous = self.statuses.get(key)
-        history = list(status.history or (previous.history if previous is not None else []))
-        if status.cost_description is None and previous is not None:
-            # an error or a dependsOn wait says nothing new about the cost: keep the last
-            status.estimated_monthly_cost = previous.estimated_monthly_cost
-            status.cost_description = previous.cost_description
-        for event in sorted(events, key=lambda e: e.finished_at):
-            self.metrics.rollout_finished(event.strategy, event.result, event.duration_seconds)
-            log.info(
-                "rollout_finished",
-                strategy=event.strategy,
-                result=event.result,
-                seconds=event.duration_seconds,
-                reason=event.reason or None,
-            )
-            record = _record(event)
-            if record not in history:
-                history.insert(0, record)
-        status.history = history[:HISTORY_LIMIT]
-        self.statuses[key] = status
-
-    def _drop(self, key: ResourceKey) -> None:
-        self.statuses.pop(key, None)
-        self.metrics.forget(str(key))
-
     # -- what the HTTP server shows (controller/app/endpoints.py) -------------------
 
+    @property
+    def statuses(self) -> dict[ResourceKey, ResourceStatus]:
+        return self.store.statuses
+
+    @property
+    def commits(self) -> dict[str, dict[str, str | None]]:
+        return self.store.commits
+
     def render_metrics(self, accept: str) -> tuple[bytes, str]:
-        self.metrics.set_resources(self.statuses.values())
+        self.metrics.set_resources(self.store.statuses.values())
         return self.metrics.render(accept)
 
     def hooks(self) -> HttpHooks:
         return endpoints.hooks_for(self)
-
-
-def _record(event: RolloutEvent) -> RolloutRecord:
-    return RolloutRecord(
-        revision=event.revision,
-        strategy=event.strategy,
-        result=event.result,
-        started_at=event.started_at,
-        finished_at=event.finished_at,
-        duration_seconds=event.duration_seconds,
-        task_definition=event.task_definition,
-        reason=event.reason,
-    )

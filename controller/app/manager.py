@@ -193,12 +193,11 @@ class Controller:
                 )
 
     async def _reconcile(self, key: ResourceKey, revision: str | None) -> Outcome:
-        desired = self.applier.desired
-        loaded = desired.get(key)
+        loaded = self.applier.desired.get(key)
         if loaded is None:
             return await self._handle_removed(key)
         resource = loaded.resource
-        blockers = blocked_by(key, self.store.statuses, desired, revision)
+        blockers = blocked_by(key, self.store.statuses, self.applier.desired, revision)
         if blockers:
             region = self.ctx.region_of(resource.spec.region)
             self.store.put(
@@ -237,7 +236,7 @@ class Controller:
         for notice in [*result.notices, *(from_rollout(key, e) for e in result.events)]:
             self.notifier.notify_nowait(notice)
         if status.ready:
-            for dependent in dependents_of(key, desired):
+            for dependent in dependents_of(key, self.applier.desired):
                 self.queue.add(dependent)
         artifact = self.applier.artifact
         self.metrics.sync_progress(

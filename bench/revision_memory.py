@@ -3,7 +3,7 @@
 A repository of valid service files with their task definitions (validate_files.py's),
 adding up to just under the revision budget (default 32 MiB), is committed, then read
 the way `run` reads it (open_source -> fetch -> load_tree -> tree.release, then
-gc.collect and gc.freeze as apply_artifact does) in a fresh interpreter whose peak RSS
+gc.collect and gc.freeze as Applier.apply does) in a fresh interpreter whose peak RSS
 (ru_maxrss), RSS once loaded (steady) and times are reported, next to its RSS after
 imports alone. Then the next revision, in which every file changed (a new image tag
 and count for every service: the worst case), is read and loaded while the first one
@@ -106,7 +106,7 @@ def child(specs: list[str], budget: int) -> dict[str, Any]:
             "load_seconds": round(loaded - fetched, 3),
             "peak_rss_mib": peak_mib(),
         }
-        held = result  # the previous revision's result goes now, as apply_artifact's does
+        held = result  # the previous revision's result goes now, as Applier.apply's does
         del result
         gc.collect()
         gc.freeze()

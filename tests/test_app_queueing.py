@@ -76,14 +76,14 @@ async def test_changed_resources_first_and_resync_below_rollouts(
     async with AwsClients(AwsSettings(REGION, aws_endpoint)) as aws:
         ctl = Controller(RunSettings(), aws, DirectorySource(root, poll_interval=1))
 
-        await ctl.apply_artifact(await ctl.source.fetch())
+        await ctl.applier.apply(await ctl.source.fetch())
         first = await take_all(ctl)
         assert first[0].kind == "EcsCluster"
         assert sorted(k.name for k in first[1:]) == NAMES  # the first load: all of it is new
 
         # a commit that changes two services: those two right after the cluster
         tree(write_tree, {"svc07": 3, "svc10": 2})
-        await ctl.apply_artifact(await ctl.source.fetch())
+        await ctl.applier.apply(await ctl.source.fetch())
         second = await take_all(ctl)
         assert second[0].kind == "EcsCluster"
         assert {k.name for k in second[1:3]} == {"svc07", "svc10"}
@@ -91,7 +91,7 @@ async def test_changed_resources_first_and_resync_below_rollouts(
 
         # a rollout's follow-up goes before a resync's polls; the cluster leads the resync
         ctl.queue.add(service("svc03"), priority=FOLLOW_UP_PRIORITY)
-        ctl._enqueue_all(None)
+        ctl.applier.enqueue_all(None)
         resync = await take_all(ctl)
         assert resync[0] == service("svc03")
         assert resync[1].kind == "EcsCluster"
@@ -99,18 +99,18 @@ async def test_changed_resources_first_and_resync_below_rollouts(
 
         # a fan-out commit, then a hot fix while the fan-out is still queued: the fix first
         tree(write_tree, dict.fromkeys(NAMES[:10], 4) | {"svc10": 2})
-        await ctl.apply_artifact(await ctl.source.fetch())
+        await ctl.applier.apply(await ctl.source.fetch())
         tree(write_tree, dict.fromkeys(NAMES[:10], 4) | {"svc10": 2, "svc11": 9})
-        await ctl.apply_artifact(await ctl.source.fetch())
+        await ctl.applier.apply(await ctl.source.fetch())
         hot_fix = await take_all(ctl)
         assert hot_fix[0].kind == "EcsCluster"
         assert hot_fix[1] == service("svc11")
         assert {k.name for k in hot_fix[2:12]} == set(NAMES[:10])
 
         # an urgent commit lands while a resync is queued: it jumps the queue
-        ctl._enqueue_all(None)
+        ctl.applier.enqueue_all(None)
         tree(write_tree, {"svc07": 3, "svc10": 2, "svc11": 5, "svc00": 7})
-        await ctl.apply_artifact(await ctl.source.fetch())
+        await ctl.applier.apply(await ctl.source.fetch())
         urgent = await take_all(ctl)
         assert urgent[0].kind == "EcsCluster"
         assert urgent[1] == service("svc00")
@@ -125,7 +125,7 @@ async def test_a_pass_names_its_services_so_describes_are_batched(
     root = tree(write_tree, {})
     async with AwsClients(AwsSettings(REGION, aws_endpoint)) as aws:
         ctl = Controller(RunSettings(), aws, DirectorySource(root, poll_interval=1))
-        await ctl.apply_artifact(await ctl.source.fetch())
+        await ctl.applier.apply(await ctl.source.fetch())
         aws.stats.reset()
         # one reconcile's describe of one service: nine more of the cluster ride along
         ecs = ctl.ctx.ecs(REGION)

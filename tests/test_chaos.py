@@ -276,12 +276,17 @@ def test_a_corrupt_object_is_an_error_and_deletes_nothing(
     (work / "deploy" / "worker.yaml").unlink()  # prune: true, were this commit readable
     set_image(work, "v2")
     commit(work, "remove worker, v2")
+    # pushed beside main, corrupted, and only then made main: the controller never sees
+    # the commit readable (a poll between a push and the corruption would apply it)
     subprocess.run(
-        ["git", "-C", str(work), "push", "-q", "origin", "main"], check=True, env=os.environ
+        ["git", "-C", str(work), "push", "-q", "origin", "main:staging"],
+        check=True,
+        env=os.environ,
     )
-    head = git(origin, "rev-parse", "main")
-    tree = git(origin, "rev-parse", "main^{tree}")
+    head = git(origin, "rev-parse", "staging")
+    tree = git(origin, "rev-parse", "staging^{tree}")
     corrupt(origin, git(origin, "rev-parse", f"{tree}:deploy"))
+    git(origin, "update-ref", "refs/heads/main", head)
     running.wait("the source error", lambda: bool(running.status()["source"]["error"]), 30)
     running.fetched_again(2)  # the source read twice more, unreadable
     running.looked_again(4)  # and two resyncs of both services

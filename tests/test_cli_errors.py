@@ -9,9 +9,12 @@ with no hint, `diff` 2 but `sync` 1, and an unreachable endpoint retried for the
 from __future__ import annotations
 
 import os
+import socket
 import subprocess
 import sys
+import threading
 import time
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -83,8 +86,19 @@ def test_import_without_credentials_says_the_same(moto_server: str, tmp_path: Pa
     assert "no AWS credentials" in done.stderr
 
 
-@pytest.mark.parametrize("command", ONE_SHOT[:2], ids=["sync", "diff"])
-def test_an_endpoint_that_does_not_answer_fails_fast_and_names_it(
+def reading_from(source: Path, command: tuple[str, ...]) -> tuple[str, ...]:
+    """command's arguments: `import` reads a cluster (and needs a region), the others
+    read source."""
+    if command[0] == "import":
+        return (*command, "--region", "ap-northeast-2", "--out", str(source.parent / "out"))
+    return (*command, "--source", str(source))
+
+
+EVERY_COMMAND = [*ONE_SHOT, ("import", "--cluster", "prod-cluster")]
+
+
+@pytest.mark.parametrize("command", EVERY_COMMAND, ids=[c[0] for c in EVERY_COMMAND])
+def test_an_endpoint_that_refuses_fails_fast_and_names_it(
     tmp_path: Path, command: tuple[str, ...]
 ) -> None:
     source = quickstart(tmp_path / "src")
@@ -92,9 +106,7 @@ def test_an_endpoint_that_does_not_answer_fails_fast_and_names_it(
     started = time.monotonic()
     done = cli(
         tmp_path,
-        *command,
-        "--source",
-        str(source),
+        *reading_from(source, command),
         "--endpoint-url",
         nobody,
         AWS_ACCESS_KEY_ID="emulated",
@@ -102,7 +114,56 @@ def test_an_endpoint_that_does_not_answer_fails_fast_and_names_it(
     )
     assert done.returncode == 2, done.stdout + done.stderr
     assert f"cannot reach AWS at {nobody}" in done.stderr, done.stderr
+    assert "Traceback" not in done.stderr
     assert time.monotonic() - started < 60  # bounded retries, not sync's 900 s timeout
+
+
+@pytest.fixture
+def silent_endpoint() -> Iterator[str]:
+    """An endpoint that takes connections and never answers (a hung proxy, a firewall
+    that accepts): the network at the I/O boundary."""
+    listener = socket.create_server(("127.0.0.1", 0))
+    held: list[socket.socket] = []
+    stop = threading.Event()
+
+    def accept() -> None:
+        listener.settimeout(0.2)
+        while not stop.is_set():
+            try:
+                held.append(listener.accept()[0])
+            except TimeoutError:
+                continue
+
+    thread = threading.Thread(target=accept, daemon=True)
+    thread.start()
+    yield f"http://127.0.0.1:{listener.getsockname()[1]}"
+    stop.set()
+    thread.join()
+    for conn in held:
+        conn.close()
+    listener.close()
+
+
+def test_an_endpoint_that_never_answers_fails_within_the_probe_bound(
+    tmp_path: Path, silent_endpoint: str
+) -> None:
+    """Before: five attempts of a 30 s read timeout, 154 s, for one line of error."""
+    source = quickstart(tmp_path / "src")
+    started = time.monotonic()
+    done = cli(
+        tmp_path,
+        "diff",
+        "--source",
+        str(source),
+        "--endpoint-url",
+        silent_endpoint,
+        AWS_ACCESS_KEY_ID="emulated",
+        AWS_SECRET_ACCESS_KEY="emulated",
+    )
+    took = time.monotonic() - started
+    assert done.returncode == 2, done.stdout + done.stderr
+    assert f"cannot reach AWS at {silent_endpoint} (no answer within 20 s)" in done.stderr
+    assert took < 45, took
 
 
 def test_the_region_comes_from_the_files_when_they_all_name_it(
@@ -119,3 +180,29 @@ def test_the_region_comes_from_the_files_when_they_all_name_it(
     done = cli(tmp_path, "diff", "--source", str(source), "--endpoint-url", aws_endpoint, **creds)
     assert done.returncode == 2
     assert "no AWS region (1 of the 2 resources name none)" in done.stderr, done.stderr
+
+
+def test_files_that_name_different_regions_need_a_default_and_say_so(
+    aws_endpoint: str, tmp_path: Path
+) -> None:
+    """Each resource names its region but they differ: which one the default should be
+    is a guess, so the error names them (before, the first in sort order was taken)."""
+    source = quickstart(tmp_path / "src")
+    myapp = source / "myapp.yaml"
+    myapp.write_text(myapp.read_text().replace("region: ap-northeast-2", "region: us-east-1"))
+    creds = {"AWS_ACCESS_KEY_ID": "testing", "AWS_SECRET_ACCESS_KEY": "testing"}
+    done = cli(tmp_path, "diff", "--source", str(source), "--endpoint-url", aws_endpoint, **creds)
+    assert done.returncode == 2, done.stdout + done.stderr
+    assert "the resources name different ones: ap-northeast-2, us-east-1" in done.stderr
+    done = cli(
+        tmp_path,
+        "diff",
+        "--source",
+        str(source),
+        "--endpoint-url",
+        aws_endpoint,
+        "--region",
+        "ap-northeast-2",
+        **creds,
+    )
+    assert done.returncode == 1, done.stderr  # a default given: it differs (nothing exists)

@@ -151,6 +151,11 @@ async def test_a_restart_mid_deployment_resumes_without_a_second_update_service(
     assert outcome.timed_out, (service_status(outcome).message, dump["services"][0]["deployments"])
     assert _calls(aws, "UpdateService") == 1
     assert service_status(outcome).health_status == "Progressing"
+    rollout = service_status(outcome).rollout  # what ECS's deployment runs, since when
+    assert rollout is not None
+    assert rollout.started_at is not None
+    assert (rollout.new_task_definition or "").endswith("/myapp:2")
+    assert [image.rsplit(":", 1)[-1] for image in rollout.new_images or []] == ["v2-slow"]
     client = ecs(endpoint)
     live = client.describe_services(cluster="mesh-cluster", services=["myapp"])["services"][0]
     client.untag_resource(resourceArn=live["serviceArn"], tagKeys=[DEPLOYING_TAG])

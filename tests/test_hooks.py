@@ -159,6 +159,12 @@ async def test_a_migration_that_exits_1_blocks_the_rollout(emulated: Any, tmp_pa
     assert hook.task_url is not None
     assert hook.task_url.startswith("https://ap-northeast-2.console.aws.amazon.com/ecs/v2/")
     assert hook.exit_codes["migrate"] == 1
+    # the rollout began when its first preSync hook's task was created (ECS's createdAt)
+    assert hook.started_at is not None
+    assert hook.stopped_at is not None
+    assert hook.started_at <= hook.stopped_at
+    assert status.rollout is not None
+    assert status.rollout.started_at == hook.started_at
     assert status.stopped_reasons == ["Essential container in task exited"]
     stalled = [c for c in status.conditions if c.type == "Stalled"]
     assert stalled[0].reason == "HookFailed"
@@ -181,6 +187,7 @@ async def test_a_migration_that_exits_1_blocks_the_rollout(emulated: Any, tmp_pa
     assert status.message == first.message
     assert status.stopped_reasons == ["Essential container in task exited"]
     assert status.hooks is not None
+    assert status.hooks[0].started_at == hook.started_at  # from the stopped task, described again
     assert status.hooks[0].exit_codes == hook.exit_codes
     assert status.hooks[0].stopped_reason == hook.stopped_reason
 

@@ -544,6 +544,8 @@ async def test_failover_figures_at_production_timings(aws: AwsClients, lease_tab
     """15 s lease, 10 s renew deadline, 2 s retry: the figures README quotes."""
     figures = await contend_and_fail_over(aws, lease_table, CFG)
     print("lease failover (production timings)", figures)
-    assert figures["release_takeover_s"] <= CFG.retry_period + 0.5
-    assert figures["vanish_takeover_s"] <= CFG.lease_duration + 0.5
+    # bounds with room for a busy machine's scheduling delay (the README quotes an idle
+    # run's figures, which this prints): a release is seen within about one retry period
+    assert figures["release_takeover_s"] <= CFG.retry_period + 1.5
+    assert figures["vanish_takeover_s"] <= CFG.lease_duration + 1.5
     assert figures["stopped_acting_after_vanish_s"] <= CFG.renew_deadline

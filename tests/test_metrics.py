@@ -451,7 +451,7 @@ def test_controller_wires_aws_calls_queue_and_resources(tmp_path: Path, metrics:
     ctl = _controller(tmp_path, metrics)
     ctl.aws.stats.record("ecs", "RegisterTaskDefinition", "success", 0.1)
     ctl.queue.add(ResourceKey("EcsService", "", "prod", "myapp"))
-    ctl.statuses[ResourceKey("EcsService", "", "prod", "myapp")] = status(
+    ctl.store.statuses[ResourceKey("EcsService", "", "prod", "myapp")] = status(
         "myapp", estimated_monthly_cost=22.48, cost_description="$22.48/month"
     )
     body, _ = ctl.render_metrics("")
@@ -459,7 +459,7 @@ def test_controller_wires_aws_calls_queue_and_resources(tmp_path: Path, metrics:
     assert value(metrics, "ecs_gitops_workqueue_depth") == 1
     assert b'ecs_gitops_resource_info{cluster="prod"' in body
     assert b'ecs_gitops_estimated_monthly_cost_dollars{cluster="prod",name="myapp"} 22.48' in body
-    assert ctl.source_kind == "directory"
+    assert ctl.source_loop.kind == "directory"
 
 
 def test_an_error_or_a_wait_keeps_the_last_cost(tmp_path: Path, metrics: Metrics) -> None:

@@ -83,7 +83,7 @@ async def test_s3_source_end_to_end(emulated: Any, tmp_path: Any) -> None:
         try:
             # 1. a rendered set plus its marker: deployed
             await until("v1 deployed", lambda: applied("myapp", SHA1) and applied("worker", SHA1))
-            assert ctl.source_kind == "s3"
+            assert ctl.source_loop.kind == "s3"
             assert primary_revision(endpoint) == "myapp:1"
 
             # 2. half an upload (a new image, worker.yaml deleted), no new marker: nothing

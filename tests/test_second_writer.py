@@ -200,6 +200,7 @@ class Watch:
     def _run(self) -> None:
         in_progress: str | None = None  # the externalId a rollout tag named, once seen live
         seen: set[str] = set()
+        revision_of: dict[str, int] = {}  # externalId -> its task definition's revision
         while not self._stop.is_set():
             try:
                 found = self.client.describe_services(
@@ -219,13 +220,21 @@ class Watch:
             if web is not None:
                 sets = [ts for ts in web.get("taskSets", []) if ts["status"] != "DRAINING"]
                 ids = {ts.get("externalId") for ts in sets}
+                for ts in web.get("taskSets", []):
+                    number = int(str(ts["taskDefinition"]).rsplit(":", 1)[-1])
+                    revision_of[str(ts.get("externalId"))] = number
                 for ts in sets:
                     if ts["status"] == "PRIMARY" and ts["scale"]["value"] == 0:
                         self.breaches.append(f"PRIMARY {ts['id']} at scale 0")
                 tags = {t["key"]: t["value"] for t in web.get("tags", [])}
                 state = RolloutState.decode(tags.get(ROLLOUT_TAG))
                 named = state.external_id if state else None
-                if named is not None and named == in_progress and named not in ids:
+                newest = max(revision_of.values(), default=0)
+                superseded = revision_of.get(str(named), newest) < newest
+                # removing a rollout that a newer commit superseded is the writer's own
+                # job; deleting the newest revision's set mid-rollout is a breach
+                gone = named is not None and named == in_progress and named not in ids
+                if gone and not superseded:
                     self.breaches.append(f"in-progress task set {named} deleted")
                 in_progress = named if named in ids else None
                 if state is not None:  # one rollout: its task set and start time

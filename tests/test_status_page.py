@@ -9,12 +9,10 @@ under the test's tmp dir.
 from __future__ import annotations
 
 import io
-import os
 import re
 import shutil
 import subprocess
 import sys
-import urllib.request
 from collections.abc import Iterator
 from datetime import UTC, datetime
 from html.parser import HTMLParser
@@ -26,11 +24,12 @@ from rich.console import Console
 
 from controller.cli.status import render as render_table
 from controller.observability.page import render_page
+from tests.browser import CHROMIUM, look, served
 from tests.conftest import REPO, free_port
+from tests.controller_process import quickstart_repo
 from tests.test_controller import REGION, Running, commit, git, set_image
 from tests.test_prometheus import stop
 
-CHROMIUM = shutil.which("chromium")
 VOID = {"meta", "br", "img", "input", "link", "hr", "col", "wbr"}
 HOSTILE = '<script>alert("x")</script><img src=x onerror=alert(1)>'
 
@@ -105,6 +104,9 @@ def snapshot() -> dict[str, Any]:
             "primaryTaskSet": "ecs-svc/111",
             "newTaskSet": "ecs-svc/222",
             "startedAt": "2026-01-01T11:59:00+00:00",
+            "stepStartedAt": "2026-01-01T11:59:30+00:00",
+            "newTaskDefinition": "arn:aws:ecs:ap-northeast-2:1:task-definition/myapp:4",
+            "newImages": ["123456789012.dkr.ecr.ap-northeast-2.amazonaws.com/myapp:v3"],
             "newCounts": {"desired": 1, "running": 1, "pending": 0},
         },
         "conditions": [
@@ -194,8 +196,8 @@ def test_page_renders_every_field() -> None:
         "committed 45 s ago",
         "Rollout history (2)",
         "1 problem(s) in the source",
-        "preSync migrate Failed",
-        "exit migrate=3",
+        "preSync hook migrate Failed",
+        "exit codes: migrate=3",
         "$44.97/mo",  # the overview's cost column
         "$44.97/month (2..10 tasks: $44.97..$224.84) (estimate)",  # the panel
         "$44.97 per month (est.)",  # the total card
@@ -216,14 +218,69 @@ def test_page_answers_what_is_running_and_why() -> None:
     assert "123456789012.dkr.ecr.ap-northeast-2.amazonaws.com/myapp : v2" in text or (
         "123456789012.dkr.ecr.ap-northeast-2.amazonaws.com/myapp:v2" in text
     )
-    assert "myapp:3" in text  # the task definition revision
+    assert "myapp:3 → myapp:4 (new task set)" in text  # the task definition revisions
+    assert "New task set 123456789012.dkr.ecr.ap-northeast-2.amazonaws.com/myapp : v3" in text
+    assert "→ myapp:v3" in text  # the overview: what the canary runs beside v2
     assert "“myapp v2” by Ada Lovelace" in text  # the commit the service runs
     assert "Reconciling: Paused" in text  # a condition that holds
     assert "Ready: Progressing" not in text  # one that does not: no badge
     error = data["resources"][1]["lastError"]
     assert text.count(error) == 1, "the problem is shown once"
     assert "started 60 s ago" in text  # the rollout's timeline
+    assert "step 1 since 30 s ago" in text
+    assert "now: step 1/2 (10%): pausing 40 s more" in text
+    assert "task sets: primary ecs-svc/111, new ecs-svc/222" in text
     assert "https://" not in document.split("<footer>")[0].split("</header>", 1)[1]
+
+
+def failed_hook() -> dict[str, Any]:
+    """myapp held by a failed preSync hook, as the controller reports it."""
+    message = (
+        "preSync hook migrate failed: task t1 stopped (Essential container in task exited); "
+        "exit codes: web=1"
+    )
+    error = f"{message} (arn:aws:ecs:ap-northeast-2:1:task/prod-cluster/t1)"
+    data = snapshot()
+    data["resources"][1].update(
+        healthStatus="Degraded",
+        message=error,
+        lastError=error,
+        stoppedReasons=["Essential container in task exited"],
+        rollout={"strategy": "rolling", "phase": "PreSync", "primaryTaskSet": "ecs-svc/111",
+                 "startedAt": "2026-01-01T11:59:50+00:00"},
+        conditions=[
+            {"type": "Ready", "status": "False", "reason": "HookFailed", "message": error},
+            {"type": "Reconciling", "status": "False", "reason": "PreSync", "message": error},
+            {"type": "Stalled", "status": "True", "reason": "HookFailed", "message": error},
+        ],
+        hooks=[{
+            "name": "migrate", "phase": "preSync", "state": "Failed",
+            "taskArn": "arn:aws:ecs:ap-northeast-2:1:task/prod-cluster/t1",
+            "exitCodes": {"web": 1}, "stoppedReason": "Essential container in task exited",
+            "message": message, "startedAt": "2026-01-01T11:59:50+00:00",
+            "stoppedAt": "2026-01-01T11:59:54+00:00",
+        }],
+    )  # fmt: skip
+    return data
+
+
+def test_a_failed_hook_is_said_once_on_its_timeline() -> None:
+    """The issue's panel: one error was shown as Message, under Hooks and as Last error, a
+    `Reconciling: PreSync` badge showed while that condition was False, Started was empty."""
+    data = failed_hook()
+    text = parse(render_page(data, now=datetime(2026, 1, 1, 12, 0, tzinfo=UTC))).all_text
+    error = data["resources"][1]["lastError"]
+    assert text.count(error) == 1
+    assert text.count("Essential container in task exited") == 1
+    assert text.count("exit codes: web=1") == 1
+    assert "Stalled: HookFailed" in text
+    assert "Reconciling: PreSync" not in text  # False: no badge
+    assert "Ready: HookFailed" not in text
+    timeline = text.split("Rollout rolling PreSync", 1)[1].replace(" ,", ",").strip()
+    assert timeline.startswith(
+        "started 10 s ago preSync hook migrate Failed started 10 s ago, ran 4 s · task t1"
+    ), timeline
+    assert "ended: HookFailed" in timeline
 
 
 def test_an_emulated_aws_gets_no_console_links() -> None:
@@ -268,31 +325,6 @@ def test_cli_status_table_has_the_cost_column() -> None:
 
 
 # -- in a browser ----------------------------------------------------------------------
-
-
-def chromium(*args: str, profile: Path) -> subprocess.CompletedProcess[str]:
-    assert CHROMIUM is not None
-    return subprocess.run(
-        [
-            CHROMIUM,
-            "--headless",
-            "--no-sandbox",
-            "--disable-gpu",
-            "--disable-quic",
-            "--no-first-run",
-            "--disable-background-networking",
-            "--disable-component-update",
-            "--disable-sync",
-            "--disable-dev-shm-usage",
-            "--hide-scrollbars",
-            f"--user-data-dir={profile}",
-            *args,
-        ],
-        capture_output=True,
-        text=True,
-        timeout=45,
-        check=False,
-    )
 
 
 @pytest.fixture
@@ -342,65 +374,127 @@ def test_status_page_in_chromium_during_a_canary(
     set_image(repo, "v2")
     commit(repo, "v2 as a canary")
 
-    def in_rollout() -> bool:
+    def paused() -> bool:  # for 600 s: what the page shows holds still
         rollout = (ctl.resource("myapp") or {}).get("rollout") or {}
-        return rollout.get("newCounts", {}).get("running", 0) > 0
+        return rollout.get("phase") == "Paused" and rollout["newCounts"]["running"] > 0
 
-    ctl.wait("the canary's new task set running", in_rollout)
-    rollout = (ctl.resource("myapp") or {})["rollout"]
+    ctl.wait("the canary's new task set running, paused", paused)
+    status = ctl.status()
+    rollout = next(r for r in status["resources"] if r["name"] == "myapp")["rollout"]
+    assert rollout["startedAt"]
+    assert rollout["stepStartedAt"]
 
-    with urllib.request.urlopen(ctl.url + "/", timeout=5) as response:
-        assert response.headers["Content-Type"].startswith("text/html")
-        served = parse(response.read().decode())
-    assert "script" not in served.tags
-
-    shots = Path(os.environ.get("ECS_GITOPS_SCREENSHOTS", tmp_path))
-    shots.mkdir(parents=True, exist_ok=True)
+    document = served(ctl.url)
+    assert "script" not in parse(document).tags
     for width in (1280, 390):
-        dom = chromium(
-            "--dump-dom", f"--window-size={width},900", ctl.url + "/", profile=tmp_path / "d"
-        )
-        assert dom.returncode == 0, dom.stderr[-2000:]
-        page = parse(dom.stdout.removeprefix("<!DOCTYPE html>").strip())
-        text = page.all_text
-        for expected in ("prod-cluster", "myapp", "EcsService", rollout["strategy"], "Rollout"):
-            assert expected in text, expected
-        assert "myapp:v1" in text or "myapp:v2" in text, "the service's image"
-        assert "Synced" in text or "OutOfSync" in text
-        assert len(page.ids) == 2  # a panel per resource
-        assert measured(ctl.url, width, tmp_path)["overflow"] == 0, f"{width} px overflows"
-
-        shot = shots / f"status-page-{width}.png"
-        done = chromium(
-            f"--screenshot={shot}", f"--window-size={width},1400", ctl.url + "/",
-            profile=tmp_path / "s",
-        )  # fmt: skip
-        assert done.returncode == 0, done.stderr[-2000:]
-        png = shot.read_bytes()
-        assert png.startswith(b"\x89PNG\r\n\x1a\n")
-        size = int.from_bytes(png[16:20], "big"), int.from_bytes(png[20:24], "big")
-        assert size == (width, 1400)
-        assert len(png) > 20_000  # a rendered page, not a blank one
-        print(f"status page screenshot: {shot}")
+        seen = look(ctl.url, "canary", width, tmp_path)
+        assert seen["overflow"] == 0, f"{width} px overflows"
+        assert seen["scrolled"] == [], f"{width} px: content pushed out of sight"
+        for expected in ("prod-cluster", "EcsService", rollout["strategy"], "Rollout"):
+            assert expected in seen["text"], expected
+        assert len(seen["panels"]) == 2  # a panel per resource
+        for resource in status["resources"]:
+            panel = seen["panels"][resource["name"]]
+            for image in resource["images"]:
+                assert image in panel["text"], (resource["name"], image)
+            holds = [badge_text(c) for c in resource["conditions"] if c["status"] == "True"]
+            assert sorted(panel["badges"]) == sorted(holds), resource["name"]
+        timeline = seen["panels"]["myapp"]["text"]
+        for image in rollout["newImages"]:  # the canary's image, beside the primary's
+            assert f"New task set\n{image}" in timeline
+        assert "myapp:1 → myapp:2 (new task set)" in timeline
+        assert re.search(r"started \d+ s ago\nstep 1 since \d+ s ago\nnew task set: 1/1", timeline)
+        assert "now: step 1/1 (50%): pausing" in timeline
 
 
-def measured(url: str, width: int, tmp_path: Path) -> dict[str, int]:
-    """How far the page overflows a window `width` px wide, as Chromium lays it out: the
-    served page (no script of its own) with a measuring script added, from a file."""
-    with urllib.request.urlopen(url + "/", timeout=5) as response:
-        document = response.read().decode()
-    probe = (
-        "<script>document.body.setAttribute('data-overflow', String("
-        "document.documentElement.scrollWidth - window.innerWidth));</script>"
+# -- an incident, in a browser ---------------------------------------------------------
+
+SUBJECT = 'myapp v3 <script>alert("x")</script> & "quoted" \'single\''
+AUTHOR = 'Ada "Countess" O\'Brien & co'  # git refuses < and > in names
+
+MIGRATE = """\
+apiVersion: ecs-gitops.dev/v1alpha1
+kind: EcsTask
+metadata: {name: myapp-migrate}
+spec:
+  cluster: prod-cluster
+  region: ap-northeast-2
+  taskDefinition: task-definition.json
+  overrides:
+    containerOverrides: [{name: web, command: [python, manage.py, migrate, --no-input]}]
+  timeoutSeconds: 600
+"""
+
+
+def badge_text(condition: dict[str, Any]) -> str:
+    kind, reason = condition["type"], condition.get("reason")
+    return f"{kind}: {reason}" if reason and reason != kind else kind
+
+
+@pytest.mark.skipif(CHROMIUM is None, reason="chromium not installed (Debian; .ci/run installs it)")
+@pytest.mark.slow
+def test_status_page_in_chromium_after_an_incident(
+    emulated: Any, tmp_path: Path, run_controller: Any
+) -> None:
+    """What a person opens during an incident: a crash-looping image was rolled back, then a
+    preSync migration failed (Stalled, with Ready and Reconciling False). The last commit's
+    subject and author carry markup and quotes. Checked as Chromium lays the page out at a
+    laptop's, a phone's and a wide screen's width."""
+    repo = quickstart_repo(tmp_path / "repo")
+    ctl = run_controller(emulated.endpoint_url, repo / "deploy")
+    ctl.wait("v1 synced", lambda: (ctl.resource("myapp") or {}).get("syncStatus") == "Synced")
+    set_image(repo, "v2-crashloop")
+    commit(repo, "myapp v2-crashloop")
+    ctl.wait(
+        "the rollback",
+        lambda: any(h["result"] == "rolled_back" for h in ctl.resource("myapp")["history"]),
+        timeout=90,
     )
-    copy = tmp_path / f"measure-{width}.html"
-    copy.write_text(document.replace('<meta http-equiv="refresh"', '<meta name="x"').replace(
-        "</body>", probe + "</body>"
-    ))  # fmt: skip
-    dom = chromium(
-        "--dump-dom", f"--window-size={width},900", copy.as_uri(), profile=tmp_path / "m"
+    (repo / "deploy" / "migrate.yaml").write_text(MIGRATE)
+    with (repo / "deploy" / "myapp.yaml").open("a") as handle:
+        handle.write("  hooks: {preSync: [myapp-migrate]}\n")
+    set_image(repo, "v3-crashloop")
+    git(repo, "add", "-A")
+    git(repo, "commit", "-q", "--author", f"{AUTHOR} <a@example.com>", "-m", SUBJECT)
+    ctl.wait(
+        "the failed migration",
+        lambda: any(h["state"] == "Failed" for h in ctl.resource("myapp").get("hooks") or []),
+        timeout=90,
     )
-    assert dom.returncode == 0, dom.stderr[-2000:]
-    found = re.search(r'data-overflow="(-?\d+)"', dom.stdout)
-    assert found, dom.stdout[-500:]
-    return {"overflow": max(0, int(found.group(1)))}
+    status = ctl.status()
+    myapp = next(r for r in status["resources"] if r["name"] == "myapp")
+    error = myapp["lastError"]
+    assert "preSync hook myapp-migrate failed" in error
+    assert myapp["rollout"]["startedAt"] is not None  # the rollout began with its hook
+    assert myapp["hooks"][0]["startedAt"] is not None
+
+    document = served(ctl.url)
+    assert "<script" not in document
+    assert "console.aws.amazon.com" not in document  # an emulated AWS has no console
+    for width in (1280, 390, 1400):
+        seen = look(ctl.url, "incident", width, tmp_path)
+        assert seen["overflow"] == 0, f"{width} px: the page overflows"
+        assert seen["scrolled"] == [], f"{width} px: content pushed out of sight"
+        assert seen["scripts"] == 0, "the commit subject made no element"
+        text = seen["text"]
+        assert SUBJECT in text  # shown as written, as text
+        assert AUTHOR in text
+        assert text.count(error) == 1, "the problem is shown once"
+        for resource in status["resources"]:
+            panel = seen["panels"][resource["name"]]
+            for image in resource["images"]:
+                assert image in panel["text"], (resource["name"], image)
+            holds = [badge_text(c) for c in resource["conditions"] if c["status"] == "True"]
+            assert sorted(panel["badges"]) == sorted(holds), resource["name"]
+        panel = seen["panels"]["myapp"]
+        assert "Reconciling: PreSync" not in panel["badges"]  # that condition is False
+        now, _, history = panel["text"].partition("Rollout history")
+        for detail in ("Essential container in task exited", "exit codes: web=1"):
+            assert now.count(detail) == 1, f"{detail!r} repeated beside the problem"
+        assert "start not recorded" not in now
+        assert re.search(r"started \d+ s ago\n.*preSync hook myapp-migrate", now), now
+        assert "ended: HookFailed" in now
+        assert "(emulated AWS: no console)" in now
+        rolled_back = next(h for h in myapp["history"] if h["result"] == "rolled_back")
+        assert rolled_back["reason"] in history  # whole, wrapped
+        assert "“myapp v2-crashloop” by t" in history

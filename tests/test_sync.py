@@ -15,7 +15,8 @@ from typing import Any
 import boto3
 import pytest
 
-from controller.api import EcsService
+from controller.api import EcsService, ResourceKey
+from controller.api.status import ResourceStatus
 from controller.aws.client import AwsClients, AwsSettings
 from controller.reconcile.context import Context
 from controller.reconcile.plan import plan_resource
@@ -161,8 +162,8 @@ async def test_image_that_cannot_be_pulled_is_rolled_back(emulated: Any, tmp_pat
     assert task_sets(endpoint) == [("PRIMARY", "myapp:1")]
 
 
-async def test_service_created_by_hand_is_left_untouched(emulated: Any, tmp_path: Path) -> None:
-    endpoint = emulated.endpoint_url
+def create_by_hand(endpoint: str) -> None:
+    """prod-cluster, and in it a service `myapp` that someone else made (not ours)."""
     client = ecs(endpoint)
     client.create_cluster(clusterName="prod-cluster")
     client.create_service(
@@ -172,6 +173,11 @@ async def test_service_created_by_hand_is_left_untouched(emulated: Any, tmp_path
         deploymentController={"type": "EXTERNAL"},
         tags=[{"key": "owner", "value": "someone-else"}],
     )
+
+
+async def test_service_created_by_hand_is_left_untouched(emulated: Any, tmp_path: Path) -> None:
+    endpoint = emulated.endpoint_url
+    create_by_hand(endpoint)
     before = service(endpoint)
     root = quickstart(tmp_path, "v1")
     outcome, aws = await sync(endpoint, root)
@@ -316,3 +322,26 @@ async def test_a_cluster_made_late_is_waited_for_not_a_stall(emulated: Any, tmp_
     assert outcome.ok, {str(k): s.message for k, s in outcome.statuses.items()}
     assert any("prod-cluster does not exist (yet)" in m for m in seen), seen
     assert task_sets(endpoint) == [("PRIMARY", "myapp:1")]
+
+
+async def test_a_terminal_error_ends_that_resource_at_once(emulated: Any, tmp_path: Path) -> None:
+    """On the shared work queue a terminal error (Conflict: the service is not ours) is
+    not retried: the service is reconciled once and ends Stalled, and the sync ends
+    there, long before its deadline, as `run` stops that key."""
+    endpoint = emulated.endpoint_url
+    create_by_hand(endpoint)
+    attempts: list[str] = []
+
+    def record(key: ResourceKey, status: ResourceStatus) -> None:
+        if key.kind == "EcsService":
+            attempts.append(status.last_error or status.message)
+
+    root = quickstart(tmp_path, "v1")
+    outcome, aws = await sync_with(endpoint, root, within=60, on_status=record)
+    assert not outcome.timed_out
+    assert len(attempts) == 1, attempts
+    assert "not created by ecs-gitops" in attempts[0]
+    by_kind = {k.kind: s for k, s in outcome.statuses.items()}
+    stalled = [c for c in by_kind["EcsService"].conditions if c.type == "Stalled"]
+    assert [(c.status, c.reason) for c in stalled] == [("True", "Conflict")]
+    assert aws.stats.total(mutating=True) == 0  # neither the cluster nor the service is ours

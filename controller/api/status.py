@@ -44,7 +44,15 @@ class RolloutStatus(StatusModel):
     primary_task_set: str | None = None
     new_task_set: str | None = None
     started_at: datetime | None = None
+    """When the rollout began: its first preSync hook, else its new task set (or ECS's
+    deployment)."""
+    step_started_at: datetime | None = None
+    """When the current step began (task-set strategies)."""
     new_counts: TaskCounts | None = None
+    new_task_definition: str | None = None
+    """The revision the new task set (or ECS's deployment) runs."""
+    new_images: list[str] | None = None
+    """The container images of new_task_definition, in its order."""
     reason: str | None = None
     """Why this rollout exists when not a commit: "secret rotated: <names>"."""
 
@@ -77,6 +85,9 @@ class HookStatus(StatusModel):
     """Essential container -> exit code (None: it never ran)."""
     stopped_reason: str | None = None
     message: str = ""
+    started_at: datetime | None = None
+    """When ECS created the hook's task (None: not described in this status)."""
+    stopped_at: datetime | None = None
 
 
 class ResourceStatus(StatusModel):

@@ -1,7 +1,10 @@
 """The manager of `ecs-gitops run`.
 
-manager       Controller: the source loop, the applier, the work queue and its workers,
-              resync, leader election
+manager       Controller: builds the parts and runs them while leader; the workers'
+              one reconcile per key (drift, notices, metrics)
+source_loop   SourceLoop: fetch, hand a new revision to the applier, wait for a change
+applier       Applier: the desired state of the loaded revision, what is queued when
+              (a new revision, resync), prune candidates
 status_store  StatusStore: statuses, rollout history, applied revisions, commits
 settings      RunSettings: how `run` was asked to run
 queueing      which work goes first (work queue priorities, what a revision changed)

@@ -124,22 +124,36 @@ NO_CREDENTIALS_HINT = (
 )
 
 
+PROBE_SECONDS = 20.0
+"""How long check_reachable waits for AWS in all: ListClusters answers in well under a
+second, so this bounds an endpoint that takes connections and never answers (the
+client's retries of 30 s read timeouts would take 2.5 minutes) or drops them (5 s connect
+timeouts), while leaving room for a few throttled or 5xx retries."""
+
+
 async def check_reachable(aws: AwsClients) -> None:
     """One cheap read (ECS ListClusters) before a command does anything: no credentials
-    or an endpoint that does not answer is one clear error (AwsUnavailable, exit 2) after
-    the client's bounded retries, not a failure per resource or 900 s of retries. Any
-    answer from AWS, a refusal included, means it is there."""
+    or an endpoint that does not answer is one clear error (AwsUnavailable, exit 2) within
+    PROBE_SECONDS, not a failure per resource or 900 s of retries. Any answer from AWS, a
+    refusal included, means it is there."""
     where = aws.settings.endpoint_url or f"https://ecs.{aws.settings.region}.amazonaws.com"
+
+    def unreachable(code: str, why: str) -> AwsUnavailable:
+        return AwsUnavailable(
+            "ecs",
+            "ListClusters",
+            code,
+            f"cannot reach AWS at {where} ({why}); is it up? Without AWS, --local runs the "
+            "emulated AWS",
+        )
+
     try:
-        await aws.call("ecs", "ListClusters", maxResults=1)
+        async with asyncio.timeout(PROBE_SECONDS):
+            await aws.call("ecs", "ListClusters", maxResults=1)
+    except TimeoutError:
+        raise unreachable("Timeout", f"no answer within {PROBE_SECONDS:.0f} s") from None
     except AwsRetryable as exc:
-        raise AwsUnavailable(
-            exc.service,
-            exc.operation,
-            exc.code,
-            f"cannot reach AWS at {where} ({exc.message}); is it up? Without AWS, --local "
-            "runs the emulated AWS",
-        ) from None
+        raise unreachable(exc.code, exc.message) from None
     except AwsTerminal as exc:
         if exc.code == "NoCredentials":
             raise AwsUnavailable(

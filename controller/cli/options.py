@@ -156,19 +156,25 @@ def aws_options(func: F) -> F:
 
 def resolve_region(region: str | None, local: bool, named: Collection[str | None] = ()) -> str:
     """The default region: --region, AWS_REGION / AWS_DEFAULT_REGION, the emulator's under
-    --local, else the one the files name when every resource names one (`named`: each
-    resource's spec.region, None where it names none). Only resources without a region of
-    their own use the default, so files that all name theirs need no flag."""
+    --local, else the one the files name when every resource names the same one (`named`:
+    each resource's spec.region, None where it names none). When some name none, or they
+    name different ones, the error says which: the default would be a guess."""
     region = region or os.environ.get("AWS_REGION") or os.environ.get("AWS_DEFAULT_REGION")
     if region:
         return region
     if local:
         return LOCAL_REGION
     regions = set(named)
-    if regions and None not in regions:
-        return sorted(r for r in regions if r is not None)[0]
+    if len(regions) == 1 and None not in regions:
+        return next(r for r in regions if r is not None)
     missing = sum(1 for r in named if r is None)
-    which = f" ({missing} of the {len(named)} resources name none)" if named else ""
-    raise click.UsageError(
-        f"no AWS region{which}: pass --region, set AWS_REGION, or give each resource spec.region"
-    )
+    if missing:
+        which = f" ({missing} of the {len(named)} resources name none)"
+        fix = "pass --region, set AWS_REGION, or give each resource spec.region"
+    elif named:
+        listed = ", ".join(sorted(r for r in regions if r is not None))
+        which = f" (the resources name different ones: {listed})"
+        fix = "pass --region or set AWS_REGION for the default"
+    else:
+        which, fix = "", "pass --region or set AWS_REGION"
+    raise click.UsageError(f"no AWS region{which}: {fix}")

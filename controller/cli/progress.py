@@ -1,28 +1,27 @@
-"""What `sync` shows while it works: a live table on a terminal, one line per change otherwise."""
+"""What `sync` shows while it works: a live table on a terminal (laid out by
+controller.cli.table, so it fits the terminal and splits no word), one line per change
+otherwise (a log for CI: whole lines, never wrapped, so they stay greppable)."""
 
 from __future__ import annotations
 
+import textwrap
 from types import TracebackType
 from typing import IO
 
-from rich.console import Console
+from rich.console import Console, RenderableType
 from rich.live import Live
-from rich.table import Table
 
 from controller.api import Resource, ResourceKey, resource_key
 from controller.api.status import ResourceStatus
 from controller.aws.client import CallStats
+from controller.cli.table import Columns, Row, status_style, table
 from controller.reconcile.sync import SyncOutcome
 
-COLOURS = {
-    "Synced": "green",
-    "Healthy": "green",
-    "OutOfSync": "yellow",
-    "Progressing": "cyan",
-    "Degraded": "red",
-    "Missing": "yellow",
-    "Suspended": "magenta",
-}
+COLUMNS = Columns(
+    order=("RESOURCE", "SYNC", "HEALTH", "PHASE", "TASKS"),
+    optional=("PHASE", "TASKS"),
+    label="RESOURCE",
+)
 
 
 def _tasks(status: ResourceStatus) -> str:
@@ -83,24 +82,24 @@ class SyncProgress:
             self._last_line[key] = line
             self.console.print(line, markup=False, soft_wrap=True)
 
-    def _table(self) -> Table:
-        table = Table(box=None, pad_edge=False)
-        for column in ("RESOURCE", "SYNC", "HEALTH", "PHASE", "TASKS", "MESSAGE"):
-            table.add_column(column, overflow="fold")
+    def _table(self) -> RenderableType:
+        rows: list[Row] = []
         for key in self.keys:
             s = self.statuses.get(key)
             if s is None:
-                table.add_row(str(key), "…", "", "", "", "")
+                rows.append({"RESOURCE": str(key), "SYNC": "…", "HEALTH": ""})
                 continue
-            table.add_row(
-                str(key),
-                f"[{COLOURS.get(s.sync_status, 'white')}]{s.sync_status}[/]",
-                f"[{COLOURS.get(s.health_status, 'white')}]{s.health_status}[/]",
-                _phase(s),
-                _tasks(s),
-                s.message,
+            rows.append(
+                {
+                    "RESOURCE": str(key),
+                    "SYNC": s.sync_status,
+                    "HEALTH": s.health_status,
+                    "PHASE": _phase(s),
+                    "TASKS": _tasks(s),
+                    "MESSAGE": s.message,
+                }
             )
-        return table
+        return table(COLUMNS, rows, self.console.width, status_style)
 
     def summary(self, outcome: SyncOutcome, stats: CallStats) -> None:
         ready = sum(1 for s in outcome.statuses.values() if s.ready)
@@ -113,4 +112,13 @@ class SyncProgress:
         )
         for key, s in outcome.statuses.items():
             if not s.ready and (s.last_error or s.message):
-                self.console.print(f"  {key}: {s.last_error or s.message}", markup=False)
+                # wrapped at words; a word wider than the line is kept whole: this
+                # summary is the only place sync shows the whole message
+                for line in textwrap.wrap(
+                    f"  {key}: {s.last_error or s.message}",
+                    self.console.width,
+                    subsequent_indent="    ",
+                    break_long_words=False,
+                    break_on_hyphens=False,
+                ):
+                    self.console.print(line, markup=False, soft_wrap=True)

@@ -10,12 +10,10 @@ from typing import Any
 
 import click
 from rich.console import Console
-from rich.markup import escape
-from rich.table import Table
 from rich.text import Text
 
 from controller.cli.options import env
-from controller.cli.progress import COLOURS
+from controller.cli.table import Columns, status_style, table
 
 
 def fetch_status(server: str, timeout: float = 5.0) -> dict[str, Any]:
@@ -25,16 +23,11 @@ def fetch_status(server: str, timeout: float = 5.0) -> dict[str, Any]:
         return data
 
 
-def _colour(value: str | None) -> str:
-    value = value or "Unknown"
-    return f"[{COLOURS.get(value, 'white')}]{value}[/]"
-
-
-ESSENTIAL = ("KIND", "NAME", "SYNC", "HEALTH")
-OPTIONAL = ("REVISION", "CLUSTER", "ROLLOUT", "COST/MO")
-"""Shown while they fit beside a readable MESSAGE, the last given up first."""
-COLUMNS = ("KIND", "CLUSTER", "NAME", "SYNC", "HEALTH", "REVISION", "ROLLOUT", "COST/MO")
-MIN_MESSAGE = 24
+COLUMNS = Columns(
+    order=("KIND", "CLUSTER", "NAME", "SYNC", "HEALTH", "REVISION", "ROLLOUT", "COST/MO"),
+    optional=("REVISION", "CLUSTER", "ROLLOUT", "COST/MO"),
+    label="NAME",
+)
 
 
 def _cells(entry: dict[str, Any]) -> dict[str, str]:
@@ -54,53 +47,21 @@ def _cells(entry: dict[str, Any]) -> dict[str, str]:
     }
 
 
-def _layout(rows: list[dict[str, str]], width: int) -> tuple[list[str], bool]:
-    """The columns that fit in width, and whether MESSAGE gets its own line per row (when
-    even the essential columns leave it less than MIN_MESSAGE). No cell is ever split:
-    a column is either as wide as its widest cell or not shown."""
-    widths = {c: max([len(c), *(len(r[c]) for r in rows)]) for c in COLUMNS}
-    shown = [c for c in COLUMNS if c in ESSENTIAL or any(r[c] for r in rows)]
-
-    def room(columns: list[str]) -> int:
-        return width - sum(widths[c] + 2 for c in columns)
-
-    for column in OPTIONAL[::-1]:
-        if room(shown) >= MIN_MESSAGE:
-            break
-        if column in shown:
-            shown.remove(column)
-    return shown, room(shown) < MIN_MESSAGE
-
-
 def render(data: dict[str, Any], console: Console) -> None:
-    """The table at the console's width (the terminal's; 80, or $COLUMNS, when piped):
-    words are never split; a message wraps at word boundaries, and a word longer than
-    its column is cut with an ellipsis (the full text is in `-o json`)."""
+    """The source line, then the resources as a table that fits the console
+    (controller.cli.table's rule: no word split, the full text in `-o json`)."""
     source = data.get("source") or {}
     revision = (source.get("revision") or "")[:7]
-    console.print(f"source {source.get('source')} @ {revision or '-'}", markup=False)
+    # console.print joins bare Text into one, dropping its overflow: given here instead
+    lines = [Text(f"source {source.get('source')} @ {revision or '-'}")]
     if source.get("error"):
-        console.print(f"source error: {source['error']}", markup=False, style="red")
+        lines.append(Text(f"source error: {source['error']}", "red"))
     if source.get("pruneBlocked"):
-        console.print(f"prune: {source['pruneBlocked']}", markup=False, style="yellow")
+        lines.append(Text(f"prune: {source['pruneBlocked']}", "yellow"))
+    for line in lines:
+        console.print(line, overflow="ellipsis")
     rows = [_cells(entry) for entry in data.get("resources", [])]
-    shown, message_below = _layout(rows, console.width)
-    table = Table(box=None, pad_edge=False, collapse_padding=True)
-    for column in shown:
-        table.add_column(column, no_wrap=True)
-    if not message_below:
-        table.add_column("MESSAGE", overflow="ellipsis", ratio=1)
-    for row in rows:
-        cells = [_colour(row[c]) if c in ("SYNC", "HEALTH") else escape(row[c]) for c in shown]
-        if not message_below:
-            cells.append(escape(row["MESSAGE"]))
-        table.add_row(*cells)
-    console.print(table)
-    if message_below:  # too narrow beside the columns: each message under its name
-        for row in rows:
-            if row["MESSAGE"]:
-                line = Text(f"{row['NAME']}: {row['MESSAGE']}")
-                console.print(line, overflow="ellipsis")
+    console.print(table(COLUMNS, rows, console.width, status_style))
 
 
 @click.command()

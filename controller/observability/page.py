@@ -3,8 +3,9 @@
 It is built from the same snapshot as /api/v1/status: an overview table (one row per
 resource: status, image, revisions, rollout, tasks, cost) that links to a panel per
 resource answering "what is running and why": its images and task definition revision,
-the commit it runs (subject and author), the rollout's timeline, hooks, the one problem
-(shown once), stopped tasks and the rollout history. It refreshes itself (a meta
+the commit it runs (subject and author), the rollout's timeline (its start, its hooks,
+the current step, where it is now or how it ended), the one problem (shown once), stopped
+tasks and the rollout history. It refreshes itself (a meta
 refresh), carries its own stylesheet (no build step, no script) and reflows down to a
 phone's width.
 
@@ -47,7 +48,12 @@ _TONES = {
 }
 """Status words to a colour; anything else is neutral (so no value reaches a class name)."""
 
-_ROLLOUT_SHOWN = {"strategy", "phase", "step", "newCounts", "startedAt"}
+_ROLLOUT_SHOWN = {
+    *("strategy", "phase", "step", "newCounts", "startedAt", "stepStartedAt"),
+    *("primaryTaskSet", "newTaskSet", "newTaskDefinition", "newImages"),
+}
+_ENDED = {"RolledBack", "Failed", "Aborted"}
+"""Phases a rollout stays in once it is over (until a new commit)."""
 
 _env = Environment(
     loader=PackageLoader("controller.observability", "templates"),
@@ -144,10 +150,21 @@ def _phase_tone(phase: str) -> str:
     return _TONES.get(phase) or ("bad" if re.search(r"Fail|Roll|Abort", phase) else "info")
 
 
-def _rollout(rollout: dict[str, Any] | None) -> dict[str, Any] | None:
+def _rollout(entry: dict[str, Any], problem: str, emulated: bool) -> dict[str, Any] | None:
+    """The rollout as a timeline: its start, its hooks, its current step, and where it is
+    now (or how it ended); the task set ids below it, not as steps."""
+    rollout = entry.get("rollout")
     if not rollout:
         return None
     phase = str(rollout.get("phase") or "Unknown")
+    stalled = next(
+        (
+            str(c.get("reason") or "Stalled")
+            for c in entry.get("conditions") or []
+            if c.get("type") == "Stalled" and c.get("status") == "True"
+        ),
+        None,
+    )
     extra = []
     for key, value in rollout.items():
         if key in _ROLLOUT_SHOWN or value in (None, "", [], {}):
@@ -155,13 +172,24 @@ def _rollout(rollout: dict[str, Any] | None) -> dict[str, Any] | None:
         label = re.sub(r"(?<!^)(?=[A-Z])", " ", key).capitalize()
         text = ", ".join(f"{k}={v}" for k, v in value.items()) if isinstance(value, dict) else value
         extra.append((label, str(text)))
+    sets = [
+        f"{role} {rollout[key]}"
+        for role, key in (("primary", "primaryTaskSet"), ("new", "newTaskSet"))
+        if rollout.get(key)
+    ]
+    message = str(entry.get("message") or "")
     return {
         "strategy": rollout.get("strategy") or "",
         "phase": phase,
-        "tone": _phase_tone(phase),
-        "step": rollout.get("step"),
+        "tone": "bad" if stalled or entry.get("healthStatus") == "Degraded" else _phase_tone(phase),
         "started_at": rollout.get("startedAt"),
+        "hooks": _hooks(entry, problem, emulated),
+        "step": rollout.get("step"),
+        "step_started_at": rollout.get("stepStartedAt"),
         "new_counts": _counts(rollout.get("newCounts")),
+        "ended": stalled or (phase if phase in _ENDED else None),
+        "now": message if message and message not in problem else "",
+        "sets": ", ".join(sets),
         "extra": extra,
     }
 
@@ -194,12 +222,14 @@ def _problem(entry: dict[str, Any]) -> str:
 
 
 def _hooks(entry: dict[str, Any], problem: str, emulated: bool) -> list[dict[str, Any]]:
+    """A rollout's hook runs; a note says only what the problem above does not."""
     hooks = []
     for hook in entry.get("hooks") or []:
         codes = ", ".join(f"{c}={x}" for c, x in (hook.get("exitCodes") or {}).items())
-        notes = [codes and f"exit {codes}", hook.get("stoppedReason")]
-        if hook.get("message") and hook["message"] not in problem:
-            notes.append(hook["message"])
+        notes = [
+            f"exit codes: {codes}" if codes and codes not in problem else "",
+            *(hook.get(k) or "" for k in ("stoppedReason", "message")),
+        ]
         url = str(hook.get("taskUrl") or "")
         task = str(hook.get("taskArn") or "").rsplit("/", 1)[-1]
         hooks.append(
@@ -210,17 +240,27 @@ def _hooks(entry: dict[str, Any], problem: str, emulated: bool) -> list[dict[str
                 # a console link only to AWS itself, and never under an emulator
                 "url": url if url.startswith("https://") and not emulated else "",
                 "task": task,
-                "notes": " · ".join(str(n) for n in notes if n),
+                "started_at": hook.get("startedAt"),
+                "took": _took(hook.get("startedAt"), hook.get("stoppedAt")),
+                "notes": " · ".join(n for n in map(str, notes) if n and n not in problem),
             }
         )
     return hooks
 
 
-def _history(entry: dict[str, Any]) -> list[dict[str, Any]]:
+def _took(start: Any, end: Any) -> str:
+    begun, ended = _when(start), _when(end)
+    if begun is None or ended is None:
+        return ""
+    return _duration((ended - begun).total_seconds())
+
+
+def _history(entry: dict[str, Any], commits: dict[str, Any]) -> list[dict[str, Any]]:
     shown = []
     for record in (entry.get("history") or [])[:HISTORY_SHOWN]:
-        task_def = str(record.get("taskDefinition") or "").rsplit("/", 1)[-1]
-        note = " · ".join(str(x) for x in (task_def, record.get("reason")) if x)
+        task_def = _revision(record.get("taskDefinition"))
+        made = _commit(commits, record.get("revision"))
+        note = " · ".join(str(x) for x in (made, task_def, record.get("reason")) if x)
         shown.append(
             {
                 "startedAt": record.get("startedAt"),
@@ -235,6 +275,23 @@ def _history(entry: dict[str, Any]) -> list[dict[str, Any]]:
     return shown
 
 
+def _revision(arn: Any) -> str:
+    """A task definition ARN as family:revision."""
+    return str(arn or "").rsplit("/", 1)[-1]
+
+
+def _said(subject: Any, author: Any) -> str:
+    """A commit as people name it: “subject” by author ("" when the source gave none)."""
+    if not subject:
+        return ""
+    return f"“{subject}”" + (f" by {author}" if author else "")
+
+
+def _commit(commits: dict[str, Any], revision: Any) -> str:
+    made = commits.get(str(revision)) if revision else None
+    return _said(made.get("subject"), made.get("author")) if made else ""
+
+
 def _view(
     entry: dict[str, Any], index: int, snapshot: dict[str, Any], emulated: bool
 ) -> dict[str, Any]:
@@ -245,6 +302,8 @@ def _view(
     problem = _problem(entry)
     message = str(entry.get("message") or "")
     rollout = entry.get("rollout") or {}
+    if rollout:  # the timeline's "now" says it
+        message = ""
     dollars = entry.get("estimatedMonthlyCost")
     stops = [s for s in entry.get("stoppedReasons") or [] if s not in problem][:10]
     return {
@@ -256,12 +315,15 @@ def _view(
         "sync": entry.get("syncStatus"),
         "health": entry.get("healthStatus"),
         "images": [_image(str(i)) for i in entry.get("images") or [] if i],
-        "task_definition": str(entry.get("taskDefinition") or "").rsplit("/", 1)[-1],
+        "task_definition": _revision(entry.get("taskDefinition")),
+        # what the new task set runs beside it, mid-rollout
+        "new_images": [_image(str(i)) for i in rollout.get("newImages") or [] if i],
+        "new_task_definition": _revision(rollout.get("newTaskDefinition")),
         "live": live,
         "want": want,
         "behind": bool(want and live != want),
-        "live_commit": commits.get(live) if live and (commits.get(live) or {}).get("subject") else None,
-        "want_commit": commits.get(want) if want and (commits.get(want) or {}).get("subject") else None,
+        "live_commit": _commit(commits, live),
+        "want_commit": _commit(commits, want),
         "counts": _counts(entry.get("counts")),
         "overview_counts": _counts(rollout.get("newCounts") or entry.get("counts")),
         "overview_counts_label": "new set: " if rollout.get("newCounts") else "",
@@ -269,11 +331,10 @@ def _view(
         "cost_description": entry.get("costDescription"),
         "message": message if message and message not in problem else "",
         "problem": problem,
-        "rollout": _rollout(entry.get("rollout")),
+        "rollout": _rollout(entry, problem, emulated),
         "conditions": _conditions(entry),
-        "hooks": _hooks(entry, problem, emulated),
         "stops": stops,
-        "history": _history(entry),
+        "history": _history(entry, commits),
     }  # fmt: skip
 
 
@@ -319,6 +380,7 @@ def render_page(snapshot: dict[str, Any], now: datetime | None = None) -> str:
         banner=snapshot.get("banner"),
         emulated=emulated,
         source=source,
+        source_commit=_said(source["commitSubject"], source["commitAuthor"]),
         diagnostics=source.get("diagnostics") or [],
         resources=resources,
         synced=sum(1 for r in resources if r.get("syncStatus") == "Synced"),

@@ -329,7 +329,7 @@ async def _one_hook(run: _Run, name: str, task: EcsTask, digest: str) -> HookSte
                     run.cluster, t.task_arn, f"ecs-gitops: {phase} hook {name} {reason}"
                 )
             return await _fail(run, name, tag, digest, first.id, reason, found)
-        run.statuses.append(_status(run, name, "Started", first.id))
+        run.statuses.append(_status(run, name, "Started", first.id, found))
         return run.step(
             name,
             "waiting",
@@ -392,7 +392,7 @@ async def _start(
     first = started[0]
     await run.ecs.tag(run.live.service_arn, {tag: Record(digest, "started", first.id).encode()})
     log.info("hook_started", phase=run.phase, hook=name, task=first.id, task_definition=arn)
-    run.statuses.append(_status(run, name, "Started", first.id))
+    run.statuses.append(_status(run, name, "Started", first.id, started))
     return run.step(
         name, "started", f"started {run.phase} hook {name} (task {first.id})", changed=True
     )
@@ -466,4 +466,6 @@ def _status(
         exit_codes={c.name: c.exit_code for c in first.containers} if first else {},
         stopped_reason=first.stopped_reason if first else None,
         message=message,
+        started_at=(first.created_at or first.started_at) if first else None,
+        stopped_at=first.stopped_at if first else None,
     )

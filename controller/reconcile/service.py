@@ -187,7 +187,7 @@ async def reconcile_service(svc: EcsService, ctx: Context) -> Result:
     status.last_applied_revision = ctx.revision
     settled = deployer.settled(live)
     if not status.images:  # Synced: the PRIMARY runs the spec's task definition content
-        status.images = [c.image or "" for c in want.task_definition.container_definitions]
+        status.images = want.images
     steady = settled.steady
     status.health_status = "Healthy" if steady else "Progressing"
     status.message = settled.message
@@ -277,6 +277,7 @@ def _from_hook(
     """A hook is running or failed: preSync holds the rollout back (OutOfSync); postSync
     runs after it, on the new revision (Synced, not yet Healthy)."""
     primary = live.primary_task_set
+    starts = [h.started_at for h in hook.hooks if h.started_at is not None]
     status.sync_status = "OutOfSync" if hook.phase == "preSync" else "Synced"
     status.health_status = hook.health
     status.message = hook.message
@@ -286,6 +287,8 @@ def _from_hook(
         strategy=strategy,
         phase="PreSync" if hook.phase == "preSync" else "PostSync",
         primary_task_set=primary.id if primary else None,
+        # a rollout starts with its first preSync hook (as its rollout_started notice does)
+        started_at=min(starts) if hook.phase == "preSync" and starts else None,
     )
     if hook.state == "failed":
         status.last_error = hook.message

@@ -82,6 +82,11 @@ class DesiredTaskSet:
     def task_definition(self) -> TaskDefinitionInput:
         return self.spec.task_definition_input
 
+    @property
+    def images(self) -> list[str]:
+        """The container images this task set runs, in the task definition's order."""
+        return [c.image or "" for c in self.task_definition.container_definitions]
+
     def matches(self, task_set: LiveTaskSet) -> bool:
         return (
             task_set.external_id == self.external_id

@@ -6,6 +6,7 @@
     keyedlock  KeyedLocks: one asyncio lock per key, forgotten when nobody holds it
     secrets    read_secret: the one reader of the operator's secrets (NAME or NAME_FILE), at each use
     signature  sign/verify: HMAC-SHA256 body signatures (`sha256=<hex>`), both directions
+    stopping   until_stopped: wait for work or a timer, cut short by a stop event
     writer     Writer: this process as the writer of rollout steps, and its lease
     workqueue  WorkQueue (dedup, one worker per key, delays, backoff), Outcome, run_workers;
                work_priority (the priority of the key a worker is handling), RESYNC_PRIORITY

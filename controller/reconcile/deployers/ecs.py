@@ -208,6 +208,8 @@ class EcsDeployer:
             status.new_counts = _counts(primary)
         ours = primary is not None and await _runs(r, primary)
         if ours and primary is not None:
+            status.new_task_definition = primary.task_definition
+            status.new_images = r.want.images
             return await self._follow(r, primary, revision, status)
         if live.tags.get(FAILED_TAG) == revision:
             status.phase = "RolledBack"
@@ -260,6 +262,10 @@ class EcsDeployer:
         await r.ecs.untag(r.live.service_arn, stale)  # a new revision clears an old failure
         log.info("ecs_deployment_requested", task_definition=arn, fields=sorted(changes))
         status.started_at = r.ctx.clock()
+        # ECS names the new deployment at its next DescribeServices: until then the one
+        # seen is the previous deployment, which is not what this rollout runs
+        status.new_task_set, status.new_counts = None, None
+        status.new_task_definition, status.new_images = arn, want.images
         why = f" ({rotated})" if rotated else ""
         return Step(
             status,

@@ -85,6 +85,7 @@ async def step(r: RolloutInput) -> Step | None:
         strategy=strategy.name,
         phase="Progressing",
         primary_task_set=primary.id if primary else None,
+        started_at=state.started if state else None,
         reason=rotation_reason(r.live.tags, r.want.external_id) or None,
     )
     if r.live.tags.get(FAILED_TAG) == r.want.external_id:
@@ -108,6 +109,8 @@ async def step(r: RolloutInput) -> Step | None:
     if new is None:
         return await create(r, strategy, status, sets, now)
     status.new_task_set = new.id
+    status.new_task_definition = new.task_definition
+    status.new_images = r.want.images
     if state is None:
         if r.ctx.dry_run:
             return Step(status, message="a rollout is in progress", requeue_after=None)
@@ -164,6 +167,8 @@ async def step(r: RolloutInput) -> Step | None:
     advanced = await strategy.advance(r, primary, new, state, verdict)
     if advanced is not None:
         advanced.rollout.new_counts = verdict.counts
+        advanced.rollout.new_task_definition = status.new_task_definition
+        advanced.rollout.new_images = status.new_images
         advanced.rollout.reason = status.reason
         return advanced
     reasserted = await _reassert_scale(r, status, new)

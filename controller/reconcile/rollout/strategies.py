@@ -47,6 +47,7 @@ def _status(
         primary_task_set=primary.id if primary else None,
         new_task_set=new.id,
         started_at=state.started,
+        step_started_at=state.step_started,
     )
 
 

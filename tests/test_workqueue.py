@@ -27,6 +27,7 @@ from controller.runtime import (
     Outcome,
     QueueShutDown,
     WorkQueue,
+    follow_up_lane,
     run_workers,
     shut_down_on_signals,
 )
@@ -656,3 +657,96 @@ async def test_the_default_limiter_starts_at_half_a_second() -> None:
     queue: WorkQueue[str] = WorkQueue(clock=FakeClock())
     assert 0.45 <= queue.add_rate_limited("svc-a") <= 0.5
     assert queue.num_requeues("svc-a") == 1
+
+
+# -- the reserve lane ---------------------------------------------------------------
+
+
+async def test_a_lane_get_takes_only_follow_ups_and_waits_for_one() -> None:
+    queue, _ = make_queue()
+    queue.add("resync", priority=-2)
+    queue.add("poll", priority=-1)
+    queue.add("commit", priority=5)
+    queue.add("raised", priority=-1)
+    queue.add("raised", priority=3)  # raised out of the follow-ups: fresh now
+    assert await queue.get(follow_ups_only=True) == "poll"
+    assert await queue.get(follow_ups_only=True) == "resync"
+    lane = asyncio.create_task(queue.get(follow_ups_only=True))
+    await settle()
+    assert not lane.done()  # "commit" and "raised" are not the lane's
+    queue.add("step", priority=-1)
+    assert await lane == "step"
+    assert await queue.get() == "commit"
+    assert await queue.get() == "raised"
+    for key in ("poll", "resync", "step", "commit", "raised"):
+        queue.done(key)
+    queue.add("late", priority=-1)
+    queue.add("fresh", priority=0)
+    assert await drain_ready(queue) == ["fresh", "late"]  # a plain get: priority order
+
+
+async def test_a_fresh_key_wakes_a_plain_getter_not_a_lane_one() -> None:
+    queue, _ = make_queue()
+    lane = asyncio.create_task(queue.get(follow_ups_only=True))
+    plain = asyncio.create_task(queue.get())
+    await settle()
+    queue.add("commit", priority=1)
+    assert await plain == "commit"
+    queue.add("poll", priority=-1)
+    assert await lane == "poll"
+    queue.shut_down()
+
+
+async def test_rollouts_in_progress_move_while_fresh_work_holds_every_other_worker() -> None:
+    """Eight fresh keys whose handlers wait on one budget (a task definition to register)
+    hold the three plain workers; the lane worker still takes the follow-ups."""
+    queue, _ = make_queue()
+    budget = asyncio.Event()
+    handled: list[str] = []
+
+    async def handler(key: str) -> Outcome:
+        if key.startswith("new"):
+            await budget.wait()
+        handled.append(key)
+        return Outcome.done()
+
+    for n in range(8):
+        queue.add(f"new-{n}", priority=1)
+    workers = asyncio.create_task(run_workers(queue, handler, workers=4, follow_up_workers=1))
+    await settle()
+    for n in range(3):
+        queue.add(f"step-{n}", priority=-1)
+    await until(lambda: len(handled) == 3)
+    assert handled == ["step-0", "step-1", "step-2"]
+    budget.set()
+    await until(lambda: len(handled) == 11)
+    queue.shut_down()
+    await workers
+
+
+async def test_without_a_lane_the_follow_ups_wait_for_the_fresh_work() -> None:
+    queue, _ = make_queue()
+    budget = asyncio.Event()
+    handled: list[str] = []
+
+    async def handler(key: str) -> Outcome:
+        if key.startswith("new"):
+            await budget.wait()
+        handled.append(key)
+        return Outcome.done()
+
+    for n in range(8):
+        queue.add(f"new-{n}", priority=1)
+    workers = asyncio.create_task(run_workers(queue, handler, workers=4))
+    await settle()
+    queue.add("step-0", priority=-1)
+    await settle(200)
+    assert handled == []
+    budget.set()
+    await until(lambda: len(handled) == 9)
+    queue.shut_down()
+    await workers
+
+
+def test_the_lane_is_a_quarter_of_the_workers() -> None:
+    assert [follow_up_lane(n) for n in (1, 3, 4, 16)] == [0, 0, 1, 4]

@@ -40,7 +40,7 @@ from controller.reconcile.depends import blocked_by, blocked_status, dependents_
 from controller.reconcile.prune import reconcile_prune
 from controller.reconcile.rollout import claim
 from controller.reconcile.sync import error_status, reconcile_once
-from controller.runtime import Outcome, WorkQueue, run_workers
+from controller.runtime import Outcome, WorkQueue, follow_up_lane, run_workers
 from controller.runtime.election import LeaderElector
 from controller.runtime.workqueue import Action
 from controller.sources.base import Artifact, Source
@@ -140,6 +140,7 @@ class Controller:
                 self._handle,
                 workers=self.settings.workers,
                 shutdown_grace=self.settings.shutdown_grace,
+                follow_up_workers=follow_up_lane(self.settings.workers),
             )
         finally:
             resync.cancel()

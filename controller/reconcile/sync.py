@@ -33,7 +33,7 @@ from controller.reconcile.hooks import task_index
 from controller.reconcile.result import Result
 from controller.reconcile.rollout.claim import release
 from controller.reconcile.service import reconcile_service
-from controller.runtime import ExponentialBackoff, Outcome, WorkQueue, run_workers
+from controller.runtime import ExponentialBackoff, Outcome, WorkQueue, follow_up_lane, run_workers
 
 log = structlog.get_logger(__name__)
 
@@ -217,7 +217,14 @@ async def sync_all(
     if not desired:
         queue.shut_down()
     try:
-        await run_workers(queue, handle, workers=workers, logger=log, shutdown_grace=SHUTDOWN_GRACE)
+        await run_workers(
+            queue,
+            handle,
+            workers=workers,
+            logger=log,
+            shutdown_grace=SHUTDOWN_GRACE,
+            follow_up_workers=follow_up_lane(workers),
+        )
     finally:
         timer.cancel()
     if not ctx.dry_run:  # a one-shot sync holds its rollouts only while it runs

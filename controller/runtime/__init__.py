@@ -9,7 +9,8 @@
     stopping   until_stopped: wait for work or a timer, cut short by a stop event
     writer     Writer: this process as the writer of rollout steps, and its lease
     workqueue  WorkQueue (dedup, one worker per key, delays, backoff), Outcome, run_workers;
-               work_priority (the priority of the key a worker is handling), RESYNC_PRIORITY
+               work_priority (the priority of the key a worker is handling), RESYNC_PRIORITY,
+               follow_up_lane (the workers that take follow-ups first)
 
 This package imports nothing else of controller: the layers above hand it keys and
 handlers, and it hands back only time and order.
@@ -26,6 +27,7 @@ from controller.runtime.workqueue import (
     QueueShutDown,
     WorkQueue,
     default_is_retryable,
+    follow_up_lane,
     run_workers,
     shut_down_on_signals,
     work_priority,
@@ -46,6 +48,7 @@ __all__ = [
     "TimerHandle",
     "WorkQueue",
     "default_is_retryable",
+    "follow_up_lane",
     "run_workers",
     "shut_down_on_signals",
     "work_priority",

@@ -4,15 +4,16 @@ A key is in at most one place: ready (a priority heap, FIFO within a priority), 
 heap of due times served by a single clock timer, the earliest due time winning), or in
 flight, where a re-add only marks it to run again after done(); so a key is never handed
 to two workers and is never queued twice. Failures back off per key through a
-RateLimiter; success forgets. The ready heap sits behind a small class so fair queueing
-across services can replace it without touching the rest.
+RateLimiter; success forgets. The ready heaps sit behind a small class.
 
 Workers end a key in exactly one way, told by the handler's Outcome: done, requeue after
 N seconds, retry with backoff, or stop (terminal, not requeued). Requeues and retries come
 back at FOLLOW_UP_PRIORITY (-1), below a plain add(): a key enqueued because something
 changed (a new commit) is handed out before the follow-up polls of rollouts in progress,
 and a rollout's next step waits behind the first steps of the others (breadth first), so
-one urgent service is never starved behind hundreds of polling ones. On shut_down() no new
+one urgent service is never starved behind hundreds of polling ones; a few workers (the
+reserve lane, follow_up_workers) take only follow-ups, so rollouts in progress keep
+moving while fresh work holds the others waiting on a budget the follow-ups do not need. On shut_down() no new
 key is handed out, each worker finishes the key it is on and exits; run_workers cancels
 those still busy after `shutdown_grace` seconds.
 """
@@ -53,11 +54,16 @@ class QueueShutDown(Exception):
 
 
 class _ReadyQueue(Generic[K]):
-    """Keys ready to hand out: higher priority first, FIFO within a priority, each key once."""
+    """Keys ready to hand out: higher priority first, FIFO within a priority, each key once.
+
+    Two heaps, fresh work (priority >= 0) and follow-ups (below 0), so that a follow-up
+    worker can take the best follow-up without scanning past fresh keys; entries go stale
+    when a key's priority is raised and are skipped where they surface."""
 
     def __init__(self) -> None:
-        self._heap: list[tuple[int, int, K]] = []  # (-priority, seq, key)
+        self._heaps: dict[bool, list[tuple[int, int, K]]] = {False: [], True: []}
         self._entries: dict[K, tuple[int, int]] = {}  # key -> its live (-priority, seq)
+        self._follow_ups = 0  # live entries below priority 0
         self._seq = itertools.count()
 
     def __len__(self) -> int:
@@ -71,28 +77,46 @@ class _ReadyQueue(Generic[K]):
         entry = self._entries.get(key)
         if entry is not None and -entry[0] >= priority:
             return False
+        if entry is not None and entry[0] > 0:
+            self._follow_ups -= 1
         live = (-priority, next(self._seq))
         self._entries[key] = live
-        heapq.heappush(self._heap, (*live, key))
-        if len(self._heap) > 2 * len(self._entries) + 64:
+        self._follow_ups += priority < 0
+        heap = self._heaps[priority < 0]
+        heapq.heappush(heap, (*live, key))
+        if len(heap) > 2 * len(self._entries) + 64:
             self._compact()
         return entry is None
 
-    def pop(self) -> tuple[K, int]:
-        """The next key and the priority it was queued with."""
+    @property
+    def follow_ups(self) -> int:
+        """Ready keys below priority 0."""
+        return self._follow_ups
+
+    def pop(self, *, follow_ups_only: bool = False) -> tuple[K, int]:
+        """The next key and the priority it was queued with: the highest priority, or
+        with follow_ups_only the highest below 0 (there must be one)."""
+        fresh = len(self._entries) > self._follow_ups and not follow_ups_only
+        heap = self._heaps[not fresh]
         while True:
-            neg_priority, seq, key = heapq.heappop(self._heap)
+            neg_priority, seq, key = heapq.heappop(heap)
             if self._entries.get(key) == (neg_priority, seq):
                 del self._entries[key]
+                self._follow_ups -= neg_priority > 0
                 return key, -neg_priority
 
     def clear(self) -> None:
-        self._heap.clear()
+        for heap in self._heaps.values():
+            heap.clear()
         self._entries.clear()
+        self._follow_ups = 0
 
     def _compact(self) -> None:
-        self._heap = [(*entry, key) for key, entry in self._entries.items()]
-        heapq.heapify(self._heap)
+        for follow_up, heap in self._heaps.items():
+            heap[:] = [
+                (*entry, key) for key, entry in self._entries.items() if (entry[0] > 0) == follow_up
+            ]
+            heapq.heapify(heap)
 
 
 class WorkQueue(Generic[K]):
@@ -127,6 +151,7 @@ class WorkQueue(Generic[K]):
         self._timer: TimerHandle | None = None
         self._timer_due = float("inf")
         self._getters: deque[asyncio.Future[None]] = deque()
+        self._lane_getters: deque[asyncio.Future[None]] = deque()  # get(follow_ups_only)
         self._drainers: list[asyncio.Future[None]] = []
         self._shut_down = asyncio.Event()
         self._finish_ready = False
@@ -166,7 +191,7 @@ class WorkQueue(Generic[K]):
             return
         if self._ready.push(key, priority):
             self._depth_changed()
-            self._wake_getter()
+            self._wake_getter(follow_up=priority < 0)
 
     def add_after(self, key: K, delay: float, *, priority: int = 0) -> None:
         """Make the key ready after `delay` seconds; an earlier pending time for it wins."""
@@ -202,32 +227,37 @@ class WorkQueue(Generic[K]):
         """Reset the key's backoff: call it when the key succeeded or is given up."""
         self.rate_limiter.forget(key)
 
-    async def get(self) -> K:
-        """The next ready key, marked in flight; blocks until one is ready.
+    async def get(self, *, follow_ups_only: bool = False) -> K:
+        """The next ready key, marked in flight; blocks until one is ready. With
+        follow_ups_only, only a key below priority 0 (the reserve lane of run_workers'
+        follow_up_workers).
 
         Raises QueueShutDown once the queue is shut down (with finish_ready, once no key
-        is ready any more). Every key returned must be given back with done(key).
+        it may take is ready any more). Every key returned must be given back with
+        done(key).
         """
+        getters = self._lane_getters if follow_ups_only else self._getters
         while True:
-            if self.is_shut_down and not (self._finish_ready and self._ready):
+            takeable = self._ready.follow_ups if follow_ups_only else len(self._ready)
+            if self.is_shut_down and not (self._finish_ready and takeable):
                 raise QueueShutDown
-            if self._ready:
-                key, priority = self._ready.pop()
+            if takeable:
+                key, priority = self._ready.pop(follow_ups_only=follow_ups_only)
                 self._in_flight.add(key)
                 self._priority[key] = priority
                 self._depth_changed()
                 return key
             waiter = asyncio.get_running_loop().create_future()
-            self._getters.append(waiter)
+            getters.append(waiter)
             try:
                 await waiter
             except asyncio.CancelledError:
                 if waiter.done() and not waiter.cancelled():
-                    self._wake_getter()  # pass on the wake-up this getter will not use
+                    self._wake_for_ready()  # pass on the wake-up this getter will not use
                 raise
             finally:
-                if waiter in self._getters:
-                    self._getters.remove(waiter)
+                if waiter in getters:
+                    getters.remove(waiter)
 
     def priority_of(self, key: K) -> int:
         """The priority an in-flight key was handed out with (0 when not in flight)."""
@@ -242,7 +272,7 @@ class WorkQueue(Generic[K]):
         priority = self._rerun.pop(key, None)
         if priority is not None and self._ready.push(key, priority):
             self._depth_changed()
-            self._wake_getter()
+            self._wake_getter(follow_up=priority < 0)
         self._wake_drainers()
 
     def shut_down(self, *, finish_ready: bool = False) -> None:
@@ -266,10 +296,11 @@ class WorkQueue(Generic[K]):
             if self._ready:
                 self._ready.clear()
                 self._depth_changed()
-        while self._getters:
-            waiter = self._getters.popleft()
-            if not waiter.done():
-                waiter.set_result(None)
+        for getters in (self._getters, self._lane_getters):
+            while getters:
+                waiter = getters.popleft()
+                if not waiter.done():
+                    waiter.set_result(None)
         self._wake_drainers()
 
     async def wait_shut_down(self) -> None:
@@ -335,12 +366,21 @@ class WorkQueue(Generic[K]):
         if self._on_depth is not None:
             self._on_depth(len(self._ready))
 
-    def _wake_getter(self) -> None:
-        while self._getters:
-            waiter = self._getters.popleft()
-            if not waiter.done():
-                waiter.set_result(None)
-                return
+    def _wake_getter(self, *, follow_up: bool) -> None:
+        """Wake one getter that may take a key just made ready: for a follow-up, a lane
+        getter first (the others stay free for fresh work), else any plain one."""
+        for getters in (self._lane_getters, self._getters) if follow_up else (self._getters,):
+            while getters:
+                waiter = getters.popleft()
+                if not waiter.done():
+                    waiter.set_result(None)
+                    return
+
+    def _wake_for_ready(self) -> None:
+        if self._ready.follow_ups:
+            self._wake_getter(follow_up=True)
+        elif self._ready:
+            self._wake_getter(follow_up=False)
 
     def _wake_drainers(self) -> None:
         if not self._drained():
@@ -411,6 +451,12 @@ def default_is_retryable(exc: Exception) -> bool:
     return bool(getattr(exc, "retryable", True))
 
 
+def follow_up_lane(workers: int) -> int:
+    """The reserve lane for `workers` workers: a quarter of them (none for fewer than 4),
+    enough for the polls and next steps of rollouts in progress, which mostly read."""
+    return workers // 4
+
+
 async def run_workers(
     queue: WorkQueue[K],
     handler: Callable[[K], Awaitable[Outcome]],
@@ -419,8 +465,15 @@ async def run_workers(
     logger: Logger | None = None,
     is_retryable: Callable[[Exception], bool] = default_is_retryable,
     shutdown_grace: float = 15.0,
+    follow_up_workers: int = 0,
 ) -> None:
     """Run `workers` tasks that handle keys until the queue is shut down.
+
+    `follow_up_workers` of them take only follow-ups (priority below 0): a reserve lane,
+    like a priority level's reserved seats. Without one, a burst of fresh keys whose
+    handlers all wait on one scarce budget (a commit touching 200 services, each waiting
+    its turn to register a task definition at 1/s) holds every worker, and the rollouts
+    already started, whose next steps spend other budgets, wait until the burst is over.
 
     Each worker loops get() -> handler(key) -> apply the Outcome -> done(key). After
     shut_down() the workers finish their current key and return; any still busy
@@ -429,10 +482,15 @@ async def run_workers(
     """
     if workers < 1:
         raise ValueError(f"workers must be at least 1, got {workers}")
+    if not 0 <= follow_up_workers < workers:
+        raise ValueError(f"follow_up_workers must be 0..{workers - 1}, got {follow_up_workers}")
     log: Logger = logger if logger is not None else structlog.get_logger(__name__)
     async with asyncio.TaskGroup() as group:
         tasks = [
-            group.create_task(_work(queue, handler, log, is_retryable), name=f"worker-{n}")
+            group.create_task(
+                _work(queue, handler, log, is_retryable, follow_ups_only=n < follow_up_workers),
+                name=f"worker-{n}",
+            )
             for n in range(workers)
         ]
         group.create_task(_bound_shutdown(queue, tasks, shutdown_grace, log), name="shutdown")
@@ -443,10 +501,12 @@ async def _work(
     handler: Callable[[K], Awaitable[Outcome]],
     log: Logger,
     is_retryable: Callable[[Exception], bool],
+    *,
+    follow_ups_only: bool,
 ) -> None:
     while True:
         try:
-            key = await queue.get()
+            key = await queue.get(follow_ups_only=follow_ups_only)
         except QueueShutDown:
             return
         token = work_priority.set(queue.priority_of(key))

@@ -172,17 +172,23 @@ def test_moto_restarted_mid_rollout(
 ) -> None:
     """The controller reaches moto through a pass-through proxy, which answers 503 while
     moto is down and holds the controller off while the network is made again (moto's
-    ids are seeded, so the spec's subnet exists again only if nothing else ran first)."""
+    ids are seeded, so the spec's subnet exists again only if nothing else ran first).
+    The proxy fails every promotion until moto is killed: moto reports a new set steady at
+    once, so without that the rollout could finish between two looks on a busy machine."""
     subnet, group = make_network(moto.url)
     root = quickstart(tmp_path, "v1")
     on_network(root, subnet, group)
-    with ProxyThread(AwsProxy(moto.url)) as proxy:
+    no_promotion = Faults(
+        error_before=1.0, applies=lambda _, operation: operation == "UpdateServicePrimaryTaskSet"
+    )
+    with ProxyThread(AwsProxy(moto.url, faults=no_promotion)) as proxy:
         running = run_controller(proxy.url, root)
         running.wait(
             "a task set not yet PRIMARY (mid-rollout)",
             lambda: any(s["status"] != "PRIMARY" for s in live_sets(moto.url)),
             timeout=30,
         )
+        proxy.faults = Faults()
         moto.kill()
         running.wait(
             "the failure reported",

@@ -186,6 +186,9 @@ class Watch:
         self.breaches: list[str] = []
         self.samples = 0
         self.rollouts: set[str] = set()
+        self.latest_tag: str | None = None
+        """The image tag of the last commit, when the test makes commits: a set of
+        another tag is superseded by it."""
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._run, daemon=True)
 
@@ -201,6 +204,7 @@ class Watch:
         in_progress: str | None = None  # the externalId a rollout tag named, once seen live
         seen: set[str] = set()
         revision_of: dict[str, int] = {}  # externalId -> its task definition's revision
+        image_of: dict[str, str] = {}  # externalId -> its first container's image
         while not self._stop.is_set():
             try:
                 found = self.client.describe_services(
@@ -223,6 +227,8 @@ class Watch:
                 for ts in web.get("taskSets", []):
                     number = int(str(ts["taskDefinition"]).rsplit(":", 1)[-1])
                     revision_of[str(ts.get("externalId"))] = number
+                    if str(ts.get("externalId")) not in image_of:
+                        image_of[str(ts.get("externalId"))] = self._image(ts["taskDefinition"])
                 for ts in sets:
                     if ts["status"] == "PRIMARY" and ts["scale"]["value"] == 0:
                         self.breaches.append(f"PRIMARY {ts['id']} at scale 0")
@@ -230,9 +236,13 @@ class Watch:
                 state = RolloutState.decode(tags.get(ROLLOUT_TAG))
                 named = state.external_id if state else None
                 newest = max(revision_of.values(), default=0)
-                superseded = revision_of.get(str(named), newest) < newest
+                superseded = revision_of.get(str(named), newest) < newest or (
+                    self.latest_tag is not None
+                    and not image_of.get(str(named), "").endswith(f":{self.latest_tag}")
+                )
                 # removing a rollout that a newer commit superseded is the writer's own
-                # job; deleting the newest revision's set mid-rollout is a breach
+                # job (it deletes the old set before it registers the newer revision);
+                # deleting the set of the newest revision or commit mid-rollout is a breach
                 gone = named is not None and named == in_progress and named not in ids
                 if gone and not superseded:
                     self.breaches.append(f"in-progress task set {named} deleted")
@@ -240,6 +250,10 @@ class Watch:
                 if state is not None:  # one rollout: its task set and start time
                     self.rollouts.add(f"{named}/{state.started.isoformat()}")
             time.sleep(0.1)
+
+    def _image(self, task_definition: str) -> str:
+        td = self.client.describe_task_definition(taskDefinition=task_definition)
+        return str(td["taskDefinition"]["containerDefinitions"][0]["image"])
 
 
 def web_sets(endpoint: str) -> list[str]:
@@ -293,6 +307,7 @@ def test_two_runs_on_one_source_one_rollout(
     with Watch(endpoint, ["worker"]) as watch:
         for tag in ("1.26", "1.27"):
             (repo / "web.yaml").write_text(nginx_service("duo", tag, BAKED_BLUE_GREEN))
+            watch.latest_tag = tag  # before the commit: the controller may act at once
             commit(repo, tag)
             time.sleep(1.5)
 

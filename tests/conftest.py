@@ -22,12 +22,14 @@ REGION = "ap-northeast-2"  # of every AWS the tests talk to: moto and the emulat
 
 
 def run_cli(
-    *args: str, cwd: Path | None = None, timeout: float = 60
+    *args: str, cwd: Path | None = None, timeout: float = 60, env: dict[str, str] | None = None
 ) -> subprocess.CompletedProcess[str]:
-    """The installed console script's code path, in a child process like a user's shell."""
+    """The installed console script's code path, in a child process like a user's shell
+    (env: its whole environment; None: this process's)."""
     return subprocess.run(
         [sys.executable, "-m", "controller", *args],
         cwd=cwd or REPO,
+        env=env,
         capture_output=True,
         text=True,
         timeout=timeout,

@@ -28,7 +28,7 @@ import pytest
 from rich.console import Console
 
 from controller.cli.status import render
-from tests.conftest import REPO
+from tests.conftest import REPO, run_cli
 
 ARN = "arn:aws:ecs:ap-northeast-2:123456789012:task/prod-cluster/0123456789abcdef0123456789abcdef"
 MESSAGE = (
@@ -122,15 +122,7 @@ def test_the_status_command_piped_fits_80_columns(server: str, columns: str | No
         env["COLUMNS"] = columns
 
     def status(*extra: str) -> subprocess.CompletedProcess[str]:
-        return subprocess.run(
-            [sys.executable, "-m", "controller", "status", "--server", server, *extra],
-            cwd=REPO,
-            env=env,
-            capture_output=True,
-            text=True,
-            timeout=60,
-            check=False,
-        )
+        return run_cli("status", "--server", server, *extra, env=env)
 
     done = status()
     assert done.returncode == 1, done.stderr  # one resource is not Synced

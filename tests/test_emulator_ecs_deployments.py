@@ -307,8 +307,14 @@ def test_traffic_shifting_strategies_step_and_bake(
 
     final, seen = wait_for(record, lambda r: r["status"] == "SUCCESSFUL", timeout=20)
     stages = [r.get("lifecycleStage") for r in seen]
-    for stage in ("SCALE_UP", "PRODUCTION_TRAFFIC_SHIFT", "BAKE_TIME", "CLEAN_UP"):
+    order = ("SCALE_UP", "PRODUCTION_TRAFFIC_SHIFT", "BAKE_TIME", "CLEAN_UP")
+    # blue/green shifts all traffic in one step: a poll on a busy machine can miss that
+    # stage; the weight it shifted (below) and the stages around it still show
+    required = [s for s in order if s != "PRODUCTION_TRAFFIC_SHIFT" or len(weights) > 1]
+    for stage in required:
         assert stage in stages, stages
+    firsts = [order.index(s) for s in dict.fromkeys(stages) if s in order]
+    assert firsts == sorted(firsts), stages
     shifted = sorted({r["targetServiceRevision"]["requestedProductionTrafficWeight"] for r in seen})
     assert [w for w in shifted if w > 0] == weights
     baking = next(r for r in seen if r.get("lifecycleStage") == "BAKE_TIME")

@@ -13,7 +13,6 @@ from __future__ import annotations
 import json
 import os
 import subprocess
-import sys
 import time
 import urllib.request
 from collections.abc import Callable
@@ -22,7 +21,7 @@ from typing import Any
 
 import pytest
 
-from tests.conftest import REPO
+from tests.conftest import run_cli
 from tests.controller_process import Running, commit, git, quickstart_repo, set_image
 
 EIGHT_DAYS = 8 * 24 * 3600
@@ -43,15 +42,7 @@ def status_cli(running: Running, *extra: str) -> subprocess.CompletedProcess[str
     """`ecs-gitops status` piped, as `| cat` or a script runs it, with COLUMNS=80."""
     env = {k: v for k, v in os.environ.items() if k != "LINES"}
     env["COLUMNS"] = "80"
-    return subprocess.run(
-        [sys.executable, "-m", "controller", "status", "--server", running.url, *extra],
-        cwd=REPO,
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=60,
-        check=False,
-    )
+    return run_cli("status", "--server", running.url, *extra, env=env)
 
 
 def words_of(snapshot: dict[str, Any]) -> set[str]:

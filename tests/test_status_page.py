@@ -393,12 +393,7 @@ def test_status_page_in_chromium_during_a_canary(
         for expected in ("prod-cluster", "EcsService", rollout["strategy"], "Rollout"):
             assert expected in seen["text"], expected
         assert len(seen["panels"]) == 2  # a panel per resource
-        for resource in status["resources"]:
-            panel = seen["panels"][resource["name"]]
-            for image in resource["images"]:
-                assert image in panel["text"], (resource["name"], image)
-            holds = [badge_text(c) for c in resource["conditions"] if c["status"] == "True"]
-            assert sorted(panel["badges"]) == sorted(holds), resource["name"]
+        panels_show(seen, status)
         timeline = seen["panels"]["myapp"]["text"]
         for image in rollout["newImages"]:  # the canary's image, beside the primary's
             assert f"New task set\n{image}" in timeline
@@ -424,6 +419,17 @@ spec:
     containerOverrides: [{name: web, command: [python, manage.py, migrate, --no-input]}]
   timeoutSeconds: 600
 """
+
+
+def panels_show(seen: dict[str, Any], status: dict[str, Any]) -> None:
+    """Each resource's panel names its images, and its badges are exactly its True
+    conditions."""
+    for resource in status["resources"]:
+        panel = seen["panels"][resource["name"]]
+        for image in resource["images"]:
+            assert image in panel["text"], (resource["name"], image)
+        holds = [badge_text(c) for c in resource["conditions"] if c["status"] == "True"]
+        assert sorted(panel["badges"]) == sorted(holds), resource["name"]
 
 
 def badge_text(condition: dict[str, Any]) -> str:
@@ -480,12 +486,7 @@ def test_status_page_in_chromium_after_an_incident(
         assert SUBJECT in text  # shown as written, as text
         assert AUTHOR in text
         assert text.count(error) == 1, "the problem is shown once"
-        for resource in status["resources"]:
-            panel = seen["panels"][resource["name"]]
-            for image in resource["images"]:
-                assert image in panel["text"], (resource["name"], image)
-            holds = [badge_text(c) for c in resource["conditions"] if c["status"] == "True"]
-            assert sorted(panel["badges"]) == sorted(holds), resource["name"]
+        panels_show(seen, status)
         panel = seen["panels"]["myapp"]
         assert "Reconciling: PreSync" not in panel["badges"]  # that condition is False
         now, _, history = panel["text"].partition("Rollout history")

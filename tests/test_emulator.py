@@ -337,18 +337,37 @@ def test_unhealthy_and_slow_images(aws: EmulatedAws, ecs: Any) -> None:
 
 
 def test_delete_task_set_drains_its_tasks(ecs: Any) -> None:
+    """As in ECS, a set that still has tasks to run goes only when forced."""
     cluster, service = external_service(ecs)
     created = create_set(ecs, cluster, service, register(ecs))
     wait_for(lambda: task_sets(ecs, cluster, service), steady(2))
-    deleted = ecs.delete_task_set(cluster=cluster, service=service, taskSet=created["id"])[
-        "taskSet"
-    ]
+    with pytest.raises(ClientError) as refused:
+        ecs.delete_task_set(cluster=cluster, service=service, taskSet=created["id"])
+    assert refused.value.response["Error"]["Code"] == "InvalidParameterException"
+    assert "not been scaled down to zero" in str(refused.value)
+    assert [s["status"] for s in task_sets(ecs, cluster, service)] == ["ACTIVE"]  # kept
+    deleted = ecs.delete_task_set(
+        cluster=cluster, service=service, taskSet=created["id"], force=True
+    )["taskSet"]
     assert deleted["status"] == "DRAINING"
     wait_for(lambda: task_sets(ecs, cluster, service), lambda sets: sets == [])
     stopped = stopped_tasks(ecs, cluster)
     assert len(stopped) == 2
     assert {t["stopCode"] for t in stopped} == {"ServiceSchedulerInitiated"}
     assert ecs.list_tasks(cluster=cluster)["taskArns"] == []  # default desiredStatus RUNNING
+
+
+def test_a_task_set_scaled_to_zero_is_deleted_without_force(ecs: Any) -> None:
+    cluster, service = external_service(ecs)
+    created = create_set(ecs, cluster, service, register(ecs))
+    ecs.update_task_set(
+        cluster=cluster,
+        service=service,
+        taskSet=created["id"],
+        scale={"value": 0, "unit": "PERCENT"},
+    )
+    deleted = ecs.delete_task_set(cluster=cluster, service=service, taskSet=created["id"])
+    assert deleted["taskSet"]["status"] == "DRAINING"
 
 
 def test_desired_count_and_service_deletion_reach_the_task_sets(ecs: Any) -> None:

@@ -75,6 +75,7 @@ class ServiceApi:
         methods: dict[str, Callable[[Response], ActionResult]] = {
             "create_service": self._create_service,
             "update_service": self._update_service,
+            "delete_task_set": self._delete_task_set,
             "list_service_deployments": _list_service_deployments,
             "describe_service_deployments": _describe_service_deployments,
             "stop_service_deployment": _stop_service_deployment,
@@ -106,6 +107,20 @@ class ServiceApi:
             service.deployments.clear()  # moto's own, which ignores most of the fields
             if service.task_definition:
                 deployments.start(service)
+        return result
+
+    def _delete_task_set(self, response: Response) -> ActionResult:
+        """ECS deletes a task set that still has tasks to run only when forced (moto's
+        backend ignores `force`)."""
+        params = plain(response._get_params())
+        if not params.get("force"):
+            found = _task_set(response.ecs_backend, params)
+            if found is not None and _computed_count(found) > 0:
+                raise InvalidParameterException(
+                    "The specified task set has not been scaled down to zero. "
+                    "Set force to true to delete it anyway."
+                )
+        result: ActionResult = self._originals["delete_task_set"](response)
         return result
 
     def _update_service(self, response: Response) -> ActionResult:
@@ -272,6 +287,26 @@ def _within(created: datetime, window: dict[str, Any]) -> bool:
 def _service(backend: EC2ContainerServiceBackend, cluster: str | None, name: str) -> Service:
     service: Service = backend._get_service(cluster or "default", str(name).split("/")[-1])
     return service
+
+
+def _task_set(backend: EC2ContainerServiceBackend, params: dict[str, Any]) -> TaskSet | None:
+    """The task set a task-set call names, or None (the call itself then says why)."""
+    try:
+        service = _service(backend, params.get("cluster"), str(params.get("service", "")))
+    except ECSException:
+        return None
+    if controller_of(service.deployment_controller) != "EXTERNAL":
+        return None
+    ref = str(params.get("taskSet", ""))
+    for task_set in service.task_sets:
+        if ref in (task_set.task_set_arn, task_set.id):
+            return task_set
+    return None
+
+
+def _computed_count(task_set: TaskSet) -> int:
+    count = getattr(task_set, "computed_desired_count", None)
+    return int(count) if count is not None else 1
 
 
 def plain(value: Any) -> Any:

@@ -160,3 +160,26 @@ async def test_a_change_while_a_read_is_on_its_way_is_not_missed(
     assert await first == 0
     assert await joined == 5
     assert len(ecs.calls) == 2
+
+
+async def test_a_pass_that_begins_before_the_last_one_is_polled_carries_its_polls(
+    coalescer: Coalescer, ecs: Ecs, clock: FakeClock
+) -> None:
+    """More services than the read budget polls in one resync interval: the next resync
+    comes while 65 polls of the last one are still queued. The queue runs each of those
+    once, for both passes, so what was read ahead for them is still served, and the
+    read-ahead follows the queue (carried first), not the pass's own order: each name is
+    read once per poll. Drift of a service polled before the new pass is still seen."""
+    coalescer.begin_pass(REGION, "c", NAMES)
+    for name in NAMES[:35]:
+        await describe(coalescer, name)
+        clock.advance(0.5)
+    assert len(ecs.calls) == 4  # 0..39: 36..39 read ahead, waiting for their polls
+    ecs.version[NAMES[0]] = 9  # changed by hand before the next pass
+    coalescer.begin_pass(REGION, "c", NAMES[:35], carried=NAMES[35:])
+    for name in NAMES[35:] + NAMES[:35]:
+        version = await describe(coalescer, name)
+        assert version == (9 if name == NAMES[0] else 0)
+        clock.advance(0.5)
+    assert len(ecs.calls) == 10 + 4, ecs.calls
+    assert sorted(n for call in ecs.calls for n in call) == sorted(NAMES + NAMES[:35])

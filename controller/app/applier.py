@@ -17,7 +17,7 @@ from collections.abc import Collection
 
 import structlog
 
-from controller.api import EcsCluster, ResourceKey
+from controller.api import EcsCluster, ResourceKey, resource_key
 from controller.api.status import ResourceStatus
 from controller.app.queueing import (
     RESYNC_PRIORITY,
@@ -127,8 +127,15 @@ class Applier:
         a new revision changed, then the rest; a resync (changed None) queues below the
         follow-ups of rollouts in progress, so a commit's work and running rollouts are
         never starved behind polls of services with nothing to do."""
-        announce((item.resource for item in self.desired.values()), self.ctx)
         new_revision = changed is not None
+        # A resync's add() of a key still queued from the resync before joins that run:
+        # one poll for both, which the aws layer must know to keep its read-ahead.
+        queued = set() if new_revision else {k for k in self.desired if self.queue.is_ready(k)}
+        announce(
+            (item.resource for item in self.desired.values()),
+            self.ctx,
+            carried=lambda resource: resource_key(resource) in queued,
+        )
         changed = changed or ()
         for key in self.desired:
             if key in changed or (new_revision and key.kind == "EcsCluster"):

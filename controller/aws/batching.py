@@ -12,9 +12,13 @@ first. An ask for a name already on its way in such a call waits for that call.
 
 An answer read ahead is served once, and only while it is fresh enough for the asker:
 within `ttl` seconds for any other reconcile; for a resync poll (runtime.RESYNC_PRIORITY:
-it only looks, and acts on what it sees) when it was read during the pass being polled,
-however long ago. So the reconciles of a pass cost ceil(N/10) calls per cluster however
-they spread over time, and drift made before a pass began is seen by that pass.
+it only looks, and acts on what it sees) when it was read since the pass that queued
+that poll began, however long ago. So the reconciles of a pass cost ceil(N/10) calls
+per cluster however they spread over time, and drift made before a pass began is seen
+by that pass. A pass that begins while polls of the one before are still queued (more
+services than the read budget polls in one resync interval) carries them: the work
+queue runs each of them once, for both passes, so they keep the earlier pass's start
+and come first in the read-ahead order, as they come first off the queue.
 Any mutating call naming a service drops its entry, also from a read in flight (a
 generation count per scope). Nothing above the aws layer changes: the reconcile still
 asks for one service and gets one answer, as if it had called ECS itself.
@@ -115,10 +119,11 @@ class _Flight:
 
 @dataclass
 class _Pass:
-    """A pass over a scope's names: when it began, and its names not yet asked for."""
+    """A pass over a scope's names: those not yet asked for, in order, and since when
+    each one's poll has been queued (an answer read since then may serve it)."""
 
-    began: float
     due: dict[str, None]
+    since: dict[str, float]
 
 
 Scope = tuple[str, str]  # (region, cluster or namespace)
@@ -177,13 +182,13 @@ class Coalescer:
                 current.due.pop(name, None)
             cached = self._cache.pop((group, name), None)
             flight = self._flights.get((group, name))
-            if cached is not None and self._fresh(scope, cached[0], now, poll):
+            if cached is not None and self._fresh(scope, name, cached[0], now, poll):
                 self.stats.cache_hits += 1
                 answers[name] = cached[1]
                 continue
             if cached is not None:
                 self.stats.expired += 1
-            if flight is not None and self._fresh(scope, flight.sent_at, now, poll):
+            if flight is not None and self._fresh(scope, name, flight.sent_at, now, poll):
                 self.stats.joined += 1
                 flight.joined += 1
                 waits[name] = flight.answer
@@ -209,11 +214,13 @@ class Coalescer:
                 response[spec.failures_key].append(answer.failure)
         return response
 
-    def _fresh(self, scope: Scope, read_at: float, now: float, poll: bool) -> bool:
-        """May an answer read at `read_at` be served now? See the module docstring."""
+    def _fresh(self, scope: Scope, name: str, read_at: float, now: float, poll: bool) -> bool:
+        """May an answer for `name` read at `read_at` be served now? See the module
+        docstring."""
         current = self._passes.get(scope) if poll else None
-        if current is not None:  # read since the pass began, however long ago
-            return self.ttl > 0 and read_at >= current.began
+        since = None if current is None else current.since.get(name)
+        if since is not None:  # read since its poll was queued, however long ago
+            return self.ttl > 0 and read_at >= since
         return now - read_at <= self.ttl
 
     def _enqueue(
@@ -265,7 +272,7 @@ class Coalescer:
             if name in asked or name in busy:
                 continue
             entry = self._cache.get((group, name))
-            if entry is not None and self._fresh(scope, entry[0], now, poll=True):
+            if entry is not None and self._fresh(scope, name, entry[0], now, poll=True):
                 continue
             picked.append(name)
             if len(picked) == room:
@@ -342,12 +349,21 @@ class Coalescer:
             task.cancel()
         await asyncio.gather(*tasks, return_exceptions=True)
 
-    def begin_pass(self, region: str, scope: str, names: Iterable[str]) -> None:
+    def begin_pass(
+        self, region: str, scope: str, names: Iterable[str], carried: Iterable[str] = ()
+    ) -> None:
         """A pass (a resync, a new revision) is about to ask for these names, in this
-        order: read ahead in its order, and keep what it reads for its polls."""
+        order, after the `carried` ones: polls of the pass before, still queued, that
+        serve this pass too. Read ahead in that order, and keep what is read for the
+        polls (see the module docstring)."""
         now = self._clock()
-        due = dict.fromkeys(short(name) for name in names)
-        self._passes[(region, short(scope))] = _Pass(now, due)
+        key = (region, short(scope))
+        before = self._passes.get(key)
+        since = {} if before is None else before.since
+        kept = {name: since.get(name, now) for name in map(short, carried)}
+        fresh = dict.fromkeys(name for name in map(short, names) if name not in kept)
+        due = dict.fromkeys([*kept, *fresh])
+        self._passes[key] = _Pass(due, {**kept, **dict.fromkeys(fresh, now)})
         self.expect(region, scope, due)
 
     def expect(self, region: str, scope: str, names: Iterable[str]) -> None:

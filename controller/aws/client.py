@@ -345,14 +345,22 @@ class AwsClients:
         log.info("aws_call", service=service, operation=operation, region=region)
         return response
 
-    def begin_pass(self, service: str, region: str, scope: str, names: Iterable[str]) -> None:
+    def begin_pass(
+        self,
+        service: str,
+        region: str,
+        scope: str,
+        names: Iterable[str],
+        carried: Iterable[str] = (),
+    ) -> None:
         """A pass (a resync, a new revision) is about to describe these names of `scope`,
-        in this order: batched describes read ahead in its order and keep what they read
-        for its resync polls (see batching.py)."""
-        names = list(names)
+        in this order, after the `carried` polls of the pass before, still queued:
+        batched describes read ahead in that order and keep what they read for the
+        resync polls (see batching.py)."""
+        names, carried = list(names), list(carried)
         for (svc, _), coalescer in self.coalescers.items():
             if svc == service:
-                coalescer.begin_pass(region, scope, names)
+                coalescer.begin_pass(region, scope, names, carried)
 
     def expect(self, service: str, region: str, scope: str, names: Iterable[str]) -> None:
         """A hint: these names of `scope` (a cluster) are about to be described, so

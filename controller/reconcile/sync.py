@@ -59,19 +59,26 @@ async def reconcile_once(resource: Resource, ctx: Context) -> Result:
         structlog.contextvars.unbind_contextvars("resource", "revision")
 
 
-def announce(resources: Iterable[Resource], ctx: Context) -> None:
+def announce(
+    resources: Iterable[Resource],
+    ctx: Context,
+    carried: Callable[[Resource], bool] = lambda resource: False,
+) -> None:
     """Tell the aws layer which services a pass is about to describe, per cluster and in
     the order they are queued, so each DescribeServices of a cluster reads ten of them:
     a pass costs about ceil(N/10) DescribeServices per cluster, also in a fresh process
     that has not yet seen a ListServices answer, and also when its reconciles spread
-    out over time (a resync poll takes what was read ahead during its pass)."""
-    by_cluster: dict[tuple[str, str], list[str]] = {}
+    out over time (a resync poll takes what was read ahead during its pass). `carried`
+    names the services whose poll from the pass before is still queued: the queue runs
+    it once for both passes, so it is not a new poll (the aws layer keeps its answers)."""
+    by_cluster: dict[tuple[str, str], tuple[list[str], list[str]]] = {}
     for resource in resources:
         if isinstance(resource, EcsService):
             where = (ctx.region_of(resource.spec.region), cluster_name(resource.spec.cluster))
-            by_cluster.setdefault(where, []).append(resource.metadata.name)
-    for (region, cluster), names in by_cluster.items():
-        ctx.aws.begin_pass("ecs", region, cluster, names)
+            names, kept = by_cluster.setdefault(where, ([], []))
+            (kept if carried(resource) else names).append(resource.metadata.name)
+    for (region, cluster), (names, kept) in by_cluster.items():
+        ctx.aws.begin_pass("ecs", region, cluster, names, carried=kept)
 
 
 async def _task_status(task: EcsTask, ctx: Context) -> Result:

@@ -175,6 +175,10 @@ class WorkQueue(Generic[K]):
     def is_shut_down(self) -> bool:
         return self._shut_down.is_set()
 
+    def is_ready(self, key: K) -> bool:
+        """Whether the key is ready and not yet handed out: an add() now joins that run."""
+        return key in self._ready
+
     def num_requeues(self, key: K) -> int:
         """Consecutive failures (rate-limited re-adds) of the key since it was forgotten."""
         return self.rate_limiter.failures(key)

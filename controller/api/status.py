@@ -7,11 +7,12 @@ message for people. Built by the reconcile layer, read by the CLI, HTTP API and 
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Literal
+from typing import Any, Literal, Self
 
 from pydantic import ConfigDict, Field
 
 from controller.api.base import Model
+from controller.api.common import ResourceKey
 
 SyncStatus = Literal["Synced", "OutOfSync", "Unknown"]
 HealthStatus = Literal["Healthy", "Progressing", "Degraded", "Suspended", "Missing", "Unknown"]
@@ -119,6 +120,13 @@ class ResourceStatus(StatusModel):
     cost_description: str | None = None
     """The estimate for people ("$44.97/month (2..10 tasks: $44.97..$224.84)") or why
     there is none; None when this status did not look (an error before the service)."""
+
+    @classmethod
+    def of(cls, key: ResourceKey, *, region: str | None = None, **fields: Any) -> Self:
+        """The status of the resource `key` names, in `region` when given (a key's own
+        region is empty for the controller's default), with these fields set."""
+        where = key.region if region is None else region
+        return cls(kind=key.kind, name=key.name, cluster=key.cluster, region=where, **fields)
 
     @property
     def ready(self) -> bool:

@@ -167,11 +167,8 @@ class Applier:
 
     def _reject(self, key: ResourceKey, file: str, result: LoadResult) -> None:
         errors = [str(d) for d in result.errors if d.file == file]
-        status = ResourceStatus(
-            kind=key.kind,
-            name=key.name,
-            cluster=key.cluster,
-            region=key.region,
+        status = ResourceStatus.of(
+            key,
             sync_status="Unknown",
             health_status="Degraded",
             message="invalid in the source; the live resource is left as it is",
@@ -185,9 +182,7 @@ class Applier:
     def _mark_removed(self, key: ResourceKey, named_at: str | None) -> None:
         """key left the desired state; named_at is where the revision still names it in
         a form that is not a valid resource of ours (then it is never pruned)."""
-        status = self.store.statuses.get(key) or ResourceStatus(
-            kind=key.kind, name=key.name, cluster=key.cluster, region=key.region
-        )
+        status = self.store.statuses.get(key) or ResourceStatus.of(key)
         status.sync_status = "OutOfSync"
         if named_at is not None:
             status.message = (

@@ -272,11 +272,8 @@ class Controller:
         )
 
     def _error_status(self, key: ResourceKey, exc: EcsGitopsError) -> ResourceStatus:
-        status = ResourceStatus(
-            kind=key.kind,
-            name=key.name,
-            cluster=key.cluster,
-            region=key.region,
+        status = ResourceStatus.of(
+            key,
             health_status="Degraded",
             last_error=str(exc),
             message=str(exc),

@@ -109,10 +109,8 @@ def blocked_status(
     revision: str | None = None,
 ) -> ResourceStatus:
     """The status of a resource held back by its dependencies (nothing was looked at)."""
-    status = ResourceStatus(
-        kind=key.kind,
-        name=key.name,
-        cluster=key.cluster,
+    status = ResourceStatus.of(
+        key,
         region=region,
         sync_status="Unknown",
         health_status="Progressing",

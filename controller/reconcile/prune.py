@@ -81,10 +81,8 @@ async def reconcile_prune(key: ResourceKey, ctx: Context) -> Result:
 async def _prune(key: ResourceKey, ctx: Context) -> Result:
     region = ctx.region_of(key.region or None)
     ecs = ctx.ecs(region)
-    status = ResourceStatus(
-        kind=key.kind,
-        name=key.name,
-        cluster=key.cluster,
+    status = ResourceStatus.of(
+        key,
         region=region,
         sync_status="OutOfSync",
         health_status="Progressing",

@@ -103,11 +103,8 @@ async def _task_status(task: EcsTask, ctx: Context) -> Result:
 
 
 def error_status(resource: Resource, ctx: Context, exc: EcsGitopsError) -> ResourceStatus:
-    key = resource_key(resource)
-    status = ResourceStatus(
-        kind=key.kind,
-        name=key.name,
-        cluster=key.cluster,
+    status = ResourceStatus.of(
+        resource_key(resource),
         region=ctx.region_of(resource.spec.region),
         sync_status="Unknown",
         health_status="Degraded" if isinstance(exc, ReconcileError) else "Unknown",

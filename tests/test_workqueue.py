@@ -697,9 +697,13 @@ async def test_a_fresh_key_wakes_a_plain_getter_not_a_lane_one() -> None:
     queue.shut_down()
 
 
-async def test_rollouts_in_progress_move_while_fresh_work_holds_every_other_worker() -> None:
+@pytest.mark.parametrize("lane", [1, 0], ids=["with-a-lane", "without"])
+async def test_rollouts_in_progress_move_while_fresh_work_holds_every_other_worker(
+    lane: int,
+) -> None:
     """Eight fresh keys whose handlers wait on one budget (a task definition to register)
-    hold the three plain workers; the lane worker still takes the follow-ups."""
+    hold the three plain workers; the lane worker still takes the follow-ups. Without a
+    lane, the follow-ups wait for the fresh work."""
     queue, _ = make_queue()
     budget = asyncio.Event()
     handled: list[str] = []
@@ -712,38 +716,18 @@ async def test_rollouts_in_progress_move_while_fresh_work_holds_every_other_work
 
     for n in range(8):
         queue.add(f"new-{n}", priority=1)
-    workers = asyncio.create_task(run_workers(queue, handler, workers=4, follow_up_workers=1))
+    workers = asyncio.create_task(run_workers(queue, handler, workers=4, follow_up_workers=lane))
     await settle()
     for n in range(3):
         queue.add(f"step-{n}", priority=-1)
-    await until(lambda: len(handled) == 3)
-    assert handled == ["step-0", "step-1", "step-2"]
+    if lane:
+        await until(lambda: len(handled) == 3)
+        assert handled == ["step-0", "step-1", "step-2"]
+    else:
+        await settle(200)
+        assert handled == []
     budget.set()
     await until(lambda: len(handled) == 11)
-    queue.shut_down()
-    await workers
-
-
-async def test_without_a_lane_the_follow_ups_wait_for_the_fresh_work() -> None:
-    queue, _ = make_queue()
-    budget = asyncio.Event()
-    handled: list[str] = []
-
-    async def handler(key: str) -> Outcome:
-        if key.startswith("new"):
-            await budget.wait()
-        handled.append(key)
-        return Outcome.done()
-
-    for n in range(8):
-        queue.add(f"new-{n}", priority=1)
-    workers = asyncio.create_task(run_workers(queue, handler, workers=4))
-    await settle()
-    queue.add("step-0", priority=-1)
-    await settle(200)
-    assert handled == []
-    budget.set()
-    await until(lambda: len(handled) == 9)
     queue.shut_down()
     await workers
 

@@ -15,7 +15,7 @@ import urllib.request
 
 import click
 
-from controller.cli.options import env
+from controller.cli.options import server_option
 from controller.errors import SecretUnavailable
 from controller.observability.apiauth import configured_token, is_loopback, read_local_token
 
@@ -63,13 +63,7 @@ def _command(action: str, help_text: str) -> click.Command:
     @click.option(
         "--cluster", default=None, help="Needed only when the name is in several clusters."
     )
-    @click.option(
-        "--server",
-        default="http://127.0.0.1:8080",
-        envvar=env("server"),
-        show_default=True,
-        help="The running controller's HTTP address.",
-    )
+    @server_option
     @click.option(
         "--token",
         default=None,

@@ -31,6 +31,16 @@ def env(name: str) -> str:
     return f"{ENV_PREFIX}_{name.upper().replace('-', '_')}"
 
 
+server_option = click.option(
+    "--server",
+    default="http://127.0.0.1:8080",
+    envvar=env("server"),
+    show_default=True,
+    help="The running controller's HTTP address.",
+)
+"""--server: where a command that talks to a running controller finds it."""
+
+
 def log_options(func: F) -> F:
     func = click.option(
         "--log-format",

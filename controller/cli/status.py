@@ -12,7 +12,7 @@ import click
 from rich.console import Console
 from rich.text import Text
 
-from controller.cli.options import env
+from controller.cli.options import server_option
 from controller.cli.table import Columns, status_style, table
 
 
@@ -65,13 +65,7 @@ def render(data: dict[str, Any], console: Console) -> None:
 
 
 @click.command()
-@click.option(
-    "--server",
-    default="http://127.0.0.1:8080",
-    envvar=env("server"),
-    show_default=True,
-    help="The running controller's HTTP address.",
-)
+@server_option
 @click.option(
     "--output", "-o", type=click.Choice(["table", "json"]), default="table", show_default=True
 )

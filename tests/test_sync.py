@@ -309,15 +309,20 @@ async def test_a_cluster_made_late_is_waited_for_not_a_stall(emulated: Any, tmp_
     root = quickstart(tmp_path, "v1")
     (root / "cluster.yaml").unlink()  # someone else creates prod-cluster, a little later
     seen: list[str] = []
+    missed = asyncio.Event()  # the service was found waiting for its cluster
 
-    async def create_cluster_later() -> None:
-        await asyncio.sleep(2.0)
+    def on_status(key: Any, status: Any) -> None:
+        seen.append(status.message)
+        if "does not exist (yet)" in status.message:
+            missed.set()
+
+    async def create_cluster_later() -> None:  # after sync has seen it missing, not by a clock
+        await asyncio.wait_for(missed.wait(), 30)
+        await asyncio.sleep(1.0)  # a retry or two in between
         await asyncio.to_thread(ecs(endpoint).create_cluster, clusterName="prod-cluster")
 
     later = asyncio.create_task(create_cluster_later())
-    outcome, _ = await sync_with(
-        endpoint, root, within=40, on_status=lambda key, s: seen.append(s.message)
-    )
+    outcome, _ = await sync_with(endpoint, root, within=40, on_status=on_status)
     await later
     assert outcome.ok, {str(k): s.message for k, s in outcome.statuses.items()}
     assert any("prod-cluster does not exist (yet)" in m for m in seen), seen

@@ -108,8 +108,14 @@ async def test_a_resync_pass_costs_the_floor_whatever_the_timing(
         before = len(ecs.calls)
         await resync(coalescer, clock, workers=workers, gaps=spread(seconds))
         assert len(ecs.calls) - before <= math.floor(1.1 * floor), ecs.calls[before:]
+        # Every poll was answered by a read of its own pass (a read of the pass before
+        # would be stale for it). A name may be read once more: the batches' 3 ms window
+        # runs on the real clock, so on a busy machine the pass's last call can go out
+        # with room after every name of the pass was asked for; it then reads ahead the
+        # names asked longest ago, for reconciles within the ttl. That call is within
+        # the bound above.
+        assert {n for call in ecs.calls[before:] for n in call} == set(NAMES)
         clock.advance(60.0)  # the next resync
-    assert sorted(n for call in ecs.calls for n in call) == sorted(NAMES * 3)  # none twice
 
 
 async def test_drift_is_seen_by_the_next_pass(

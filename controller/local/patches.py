@@ -9,7 +9,8 @@ same process behaves as stock moto again afterwards. What real ECS does, and mot
   startedBy = the task set id), honours clientToken, inherits the service's launch type
   and network configuration, and answers with computedDesiredCount and STABILIZING.
   Every task-set call refuses services that do not use the EXTERNAL controller, like ECS.
-- DeleteTaskSet turns the set DRAINING; the scheduler stops its tasks, then forgets it.
+- DeleteTaskSet turns the set DRAINING (one not scaled down to zero only when forced, as in
+  ECS); the scheduler stops its tasks, then forgets it.
 - UpdateServicePrimaryTaskSet accepts a task set id as well as an ARN.
 - UpdateService keeps the live runningCount (moto copied desiredCount into it).
 - CreateService / UpdateService keep what moto drops, refuse what ECS refuses, and run
@@ -191,9 +192,15 @@ class MotoPatches:
         return task_set
 
     def _delete_task_set(
-        self, backend: Backend, cluster: str, service: str, task_set: str, *_: Any, **__: Any
+        self, backend: Backend, cluster: str, service: str, task_set: str, force: bool = False
     ) -> TaskSet:
-        found = find_task_set(external_service(backend, cluster, service), task_set)
+        service_obj = external_service(backend, cluster, service)
+        found = find_task_set(service_obj, task_set)
+        if not force and computed_desired_count(service_obj.desired_count, found.scale) > 0:
+            raise InvalidParameterException(
+                "The specified task set has not been scaled down to zero. "
+                "Set force to true to delete it anyway."
+            )
         if found.status != "DRAINING":
             found.status = "DRAINING"
             found.updatedAt = utcnow()

@@ -11,7 +11,7 @@ new task definition, a changed revision field or forceNewDeployment starts a dep
 deployment becomes the primary task set, or the primary task set the deployment), so not one
 task stops. ListServiceDeployments, DescribeServiceDeployments, StopServiceDeployment and
 ContinueServiceDeployment are added as new response methods; their results are shaped by
-botocore's model.
+botocore's model. DeleteTaskSet hands the backend the `force` moto's response drops.
 """
 
 from __future__ import annotations
@@ -110,18 +110,19 @@ class ServiceApi:
         return result
 
     def _delete_task_set(self, response: Response) -> ActionResult:
-        """ECS deletes a task set that still has tasks to run only when forced (moto's
-        backend ignores `force`)."""
+        """moto's response drops `force`: this one hands it to the backend, whose
+        wrapper (patches.py) refuses, as ECS does, a set not scaled down to zero
+        unless forced."""
         params = plain(response._get_params())
-        if not params.get("force"):
-            found = _task_set(response.ecs_backend, params)
-            if found is not None and _computed_count(found) > 0:
-                raise InvalidParameterException(
-                    "The specified task set has not been scaled down to zero. "
-                    "Set force to true to delete it anyway."
-                )
-        result: ActionResult = self._originals["delete_task_set"](response)
-        return result
+        # patches.py's wrapper, installed with this one, takes the `force` moto's lacks
+        delete: Callable[..., TaskSet] = response.ecs_backend.delete_task_set
+        task_set = delete(
+            params.get("cluster"),
+            params.get("service"),
+            params.get("taskSet"),
+            force=bool(params.get("force")),
+        )
+        return ActionResult({"taskSet": task_set})
 
     def _update_service(self, response: Response) -> ActionResult:
         params = plain(response._get_params())
@@ -287,26 +288,6 @@ def _within(created: datetime, window: dict[str, Any]) -> bool:
 def _service(backend: EC2ContainerServiceBackend, cluster: str | None, name: str) -> Service:
     service: Service = backend._get_service(cluster or "default", str(name).split("/")[-1])
     return service
-
-
-def _task_set(backend: EC2ContainerServiceBackend, params: dict[str, Any]) -> TaskSet | None:
-    """The task set a task-set call names, or None (the call itself then says why)."""
-    try:
-        service = _service(backend, params.get("cluster"), str(params.get("service", "")))
-    except ECSException:
-        return None
-    if controller_of(service.deployment_controller) != "EXTERNAL":
-        return None
-    ref = str(params.get("taskSet", ""))
-    for task_set in service.task_sets:
-        if ref in (task_set.task_set_arn, task_set.id):
-            return task_set
-    return None
-
-
-def _computed_count(task_set: TaskSet) -> int:
-    count = getattr(task_set, "computed_desired_count", None)
-    return int(count) if count is not None else 1
 
 
 def plain(value: Any) -> Any:

@@ -13,9 +13,9 @@ changed (a new commit) is handed out before the follow-up polls of rollouts in p
 and a rollout's next step waits behind the first steps of the others (breadth first), so
 one urgent service is never starved behind hundreds of polling ones; a few workers (the
 reserve lane, follow_up_workers) take only follow-ups, so rollouts in progress keep
-moving while fresh work holds the others waiting on a budget the follow-ups do not need. On shut_down() no new
-key is handed out, each worker finishes the key it is on and exits; run_workers cancels
-those still busy after `shutdown_grace` seconds.
+moving while fresh work holds the others waiting on a budget the follow-ups do not need.
+On shut_down() no new key is handed out, each worker finishes the key it is on and exits;
+run_workers cancels those still busy after `shutdown_grace` seconds.
 """
 
 from __future__ import annotations
